@@ -1,0 +1,69 @@
+# Redlite: `make` builds the extension and the server into dist/; `make test` runs every
+# test (Rust unit and integration tests, then the Python suites against the built
+# artifacts); `make run` starts the server on ./redlite.db; `make shell` opens sqlite3
+# with the extension loaded.
+
+CARGO      ?= cargo
+# One target directory for both workspaces (the extension is its own workspace because
+# its rusqlite features cannot be unified with the bundled SQLite of the server).
+export CARGO_TARGET_DIR := $(CURDIR)/target
+PYTHON     := /usr/bin/python3
+VENV       := .venv
+PY         := $(VENV)/bin/python
+SO         := dist/libredlite.so
+SERVER     := dist/redlite-server
+PORT       ?= 6379
+DB         ?= redlite.db
+
+.PHONY: all build ext server test test-rust test-py venv run shell bench clean lint fmt
+
+all: build
+
+build: ext server
+
+ext:
+	$(CARGO) build --release --manifest-path ext/Cargo.toml
+	mkdir -p dist
+	cp target/release/libredlite.so $(SO)
+
+server:
+	$(CARGO) build --release -p redlite-server
+	mkdir -p dist
+	cp target/release/redlite-server $(SERVER)
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -r tests/requirements.txt
+
+venv: $(PY)
+
+test: build venv test-rust test-py
+
+# Release profile, so the bundled SQLite is compiled once for the server and the tests.
+test-rust:
+	$(CARGO) test --release --workspace
+
+test-py: venv
+	$(PY) -m pytest -q tests
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --manifest-path ext/Cargo.toml -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+	$(CARGO) fmt --manifest-path ext/Cargo.toml
+
+run: server
+	$(SERVER) --dir . --dbfilename $(DB) --port $(PORT)
+
+shell: ext
+	sqlite3 -cmd ".load ./$(SO)" $(DB)
+
+bench: build venv
+	$(PY) bench/run.py
+
+clean:
+	rm -rf dist $(VENV)
+	$(CARGO) clean

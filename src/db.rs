@@ -1,0 +1,232 @@
+//! The keyspace: per-command context and the key lookups every type module shares.
+//!
+//! Reads treat an expired key as absent without deleting it (readers may run on
+//! read-only snapshots); writes delete an expired key before reusing its name, inside
+//! the command's transaction.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::error::{Error, Result};
+use crate::value;
+
+/// Number of logical databases (`SELECT 0` … `SELECT 15`).
+pub const DATABASES: i64 = 16;
+
+/// The Redis type of a key, stored as a small integer in `redlite_keys.type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyType {
+    /// A string.
+    String = 1,
+    /// A hash.
+    Hash = 2,
+    /// A list.
+    List = 3,
+    /// A set.
+    Set = 4,
+    /// A sorted set.
+    ZSet = 5,
+    /// A stream.
+    Stream = 6,
+}
+
+impl KeyType {
+    /// From the stored integer.
+    pub fn from_i64(n: i64) -> Option<KeyType> {
+        Some(match n {
+            1 => KeyType::String,
+            2 => KeyType::Hash,
+            3 => KeyType::List,
+            4 => KeyType::Set,
+            5 => KeyType::ZSet,
+            6 => KeyType::Stream,
+            _ => return None,
+        })
+    }
+
+    /// The name TYPE replies with.
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyType::String => "string",
+            KeyType::Hash => "hash",
+            KeyType::List => "list",
+            KeyType::Set => "set",
+            KeyType::ZSet => "zset",
+            KeyType::Stream => "stream",
+        }
+    }
+
+    /// From a TYPE name (SCAN ... TYPE), ignoring case.
+    pub fn from_name(name: &[u8]) -> Option<KeyType> {
+        [
+            KeyType::String,
+            KeyType::Hash,
+            KeyType::List,
+            KeyType::Set,
+            KeyType::ZSet,
+            KeyType::Stream,
+        ]
+        .into_iter()
+        .find(|t| name.eq_ignore_ascii_case(t.name().as_bytes()))
+    }
+}
+
+/// Per-connection state that outlives one command.
+#[derive(Debug, Clone, Default)]
+pub struct Session {
+    /// The selected database.
+    pub db: i64,
+    /// Writes since the last active-expiry sweep (the extension piggybacks sweeps).
+    pub writes_since_sweep: u32,
+}
+
+/// Everything a command runs against: the connection (inside the command's
+/// transaction), the session, and the instant the command started.
+pub struct Ctx<'a> {
+    /// The connection, already inside a transaction or savepoint.
+    pub conn: &'a Connection,
+    /// The caller's session (selected database).
+    pub session: &'a mut Session,
+    /// The command's one reading of the clock.
+    pub now_ms: i64,
+}
+
+/// A live key's row.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyRow {
+    /// `redlite_keys.id`.
+    pub id: i64,
+    /// Its type.
+    pub ty: KeyType,
+    /// Expiry in ms, if any.
+    pub expire_at: Option<i64>,
+}
+
+impl Ctx<'_> {
+    /// The selected database.
+    pub fn db(&self) -> i64 {
+        self.session.db
+    }
+
+    /// Looks up a key in the selected database for reading. Expired keys are absent.
+    pub fn lookup(&self, key: &[u8]) -> Result<Option<KeyRow>> {
+        self.lookup_in(self.db(), key)
+    }
+
+    /// Looks up a key in database `db` for reading.
+    pub fn lookup_in(&self, db: i64, key: &[u8]) -> Result<Option<KeyRow>> {
+        let row = self.raw_lookup(db, key)?;
+        Ok(row.filter(|r| self.is_live(r.expire_at)))
+    }
+
+    /// Looks up a key for reading and checks its type: `WRONGTYPE` on a mismatch.
+    pub fn lookup_typed(&self, key: &[u8], ty: KeyType) -> Result<Option<KeyRow>> {
+        match self.lookup(key)? {
+            Some(row) if row.ty != ty => Err(Error::WrongType),
+            other => Ok(other),
+        }
+    }
+
+    /// Looks up a key for writing: an expired key is deleted now and reported absent.
+    pub fn lookup_write(&self, key: &[u8]) -> Result<Option<KeyRow>> {
+        self.lookup_write_in(self.db(), key)
+    }
+
+    /// [`Ctx::lookup_write`] in database `db`.
+    pub fn lookup_write_in(&self, db: i64, key: &[u8]) -> Result<Option<KeyRow>> {
+        match self.raw_lookup(db, key)? {
+            Some(row) if !self.is_live(row.expire_at) => {
+                self.delete_id(row.id)?;
+                Ok(None)
+            }
+            other => Ok(other),
+        }
+    }
+
+    /// [`Ctx::lookup_write`] with a type check.
+    pub fn lookup_write_typed(&self, key: &[u8], ty: KeyType) -> Result<Option<KeyRow>> {
+        match self.lookup_write(key)? {
+            Some(row) if row.ty != ty => Err(Error::WrongType),
+            other => Ok(other),
+        }
+    }
+
+    fn raw_lookup(&self, db: i64, key: &[u8]) -> Result<Option<KeyRow>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, type, expire_at FROM redlite_keys WHERE db = ?1 AND key = ?2")?;
+        let row = stmt
+            .query_row(params![db, value::to_sql(key)], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, Option<i64>>(2)?))
+            })
+            .optional()?;
+        Ok(row.and_then(|(id, ty, expire_at)| {
+            KeyType::from_i64(ty).map(|ty| KeyRow { id, ty, expire_at })
+        }))
+    }
+
+    /// True if a key with this expiry is alive now.
+    pub fn is_live(&self, expire_at: Option<i64>) -> bool {
+        expire_at.is_none_or(|at| at > self.now_ms)
+    }
+
+    /// Creates a key in the selected database; the name must be free.
+    pub fn create(&self, key: &[u8], ty: KeyType, expire_at: Option<i64>) -> Result<i64> {
+        self.create_in(self.db(), key, ty, expire_at)
+    }
+
+    /// Creates a key in database `db`; the name must be free.
+    pub fn create_in(&self, db: i64, key: &[u8], ty: KeyType, expire_at: Option<i64>) -> Result<i64> {
+        let mut stmt = self.conn.prepare_cached(
+            "INSERT INTO redlite_keys (db, key, type, expire_at, version, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, 1, ?5, ?5)",
+        )?;
+        stmt.execute(params![db, value::to_sql(key), ty as i64, expire_at, self.now_ms])?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Records a write to key `id`: bumps its version and update time.
+    pub fn touch(&self, id: i64) -> Result<()> {
+        let mut stmt = self.conn.prepare_cached(
+            "UPDATE redlite_keys SET version = version + 1, updated_at = ?2 WHERE id = ?1",
+        )?;
+        stmt.execute(params![id, self.now_ms])?;
+        Ok(())
+    }
+
+    /// Sets a key's expiry (None = persist) and records the write.
+    pub fn set_expire(&self, id: i64, expire_at: Option<i64>) -> Result<()> {
+        let mut stmt = self.conn.prepare_cached(
+            "UPDATE redlite_keys SET expire_at = ?2, version = version + 1, updated_at = ?3 \
+             WHERE id = ?1",
+        )?;
+        stmt.execute(params![id, expire_at, self.now_ms])?;
+        Ok(())
+    }
+
+    /// Deletes a key and, by cascade, its contents.
+    pub fn delete_id(&self, id: i64) -> Result<()> {
+        let mut stmt = self.conn.prepare_cached("DELETE FROM redlite_keys WHERE id = ?1")?;
+        stmt.execute([id])?;
+        Ok(())
+    }
+
+    /// Deletes a live key by name; true if it existed.
+    pub fn delete_key(&self, key: &[u8]) -> Result<bool> {
+        match self.lookup_write(key)? {
+            Some(row) => {
+                self.delete_id(row.id)?;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Deletes up to `limit` expired keys (all databases); returns how many.
+    pub fn sweep_expired(&self, limit: i64) -> Result<usize> {
+        let mut stmt = self.conn.prepare_cached(
+            "DELETE FROM redlite_keys WHERE id IN \
+             (SELECT id FROM redlite_keys WHERE expire_at <= ?1 LIMIT ?2)",
+        )?;
+        Ok(stmt.execute(params![self.now_ms, limit])?)
+    }
+}

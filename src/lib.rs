@@ -1,0 +1,41 @@
+//! Redlite: Redis data types and commands over an ordinary SQLite file.
+//!
+//! The map:
+//! - [`command`]: the declarative command table and [`command::execute`], the one entry
+//!   point every front end uses (SQL's `redis()`, the RESP server).
+//! - [`db`]: the keyspace: per-command [`db::Ctx`], key lookups, expiry rules.
+//! - One module per data type, shaped alike (storage functions, then `cmd_*` handlers):
+//!   [`keys`] (generic key commands), [`string`].
+//! - [`reply`], [`error`]: what a command returns, and Redis's exact error text.
+//! - [`value`]: canonical SQL values for byte strings (TEXT when UTF-8 without NUL).
+//! - [`args`], [`num`], [`glob`]: argument cursor, Redis's number rules, Redis's glob.
+//! - [`clock`]: time from one place, so tests control it.
+//! - [`schema`]: schema and migrations (`sql/*.sql`).
+//! - [`sql`]: registration of the SQL functions and table-valued functions.
+//!
+//! There is no RESP and no FFI here: the server (`server/`) and the loadable extension
+//! (`ext/`) are thin front ends over this crate.
+
+pub mod args;
+pub mod clock;
+pub mod command;
+pub mod db;
+pub mod error;
+pub mod glob;
+pub mod keys;
+pub mod num;
+pub mod reply;
+pub mod schema;
+pub mod sql;
+pub mod string;
+pub mod value;
+pub mod vtab;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use db::Session;
+pub use error::{Error, Result};
+pub use reply::Reply;
+pub use sql::{register, register_with_clock};
+
+/// The Redlite version, as `redlite_version()` and `INFO` report it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,965 @@
+//! Redis's number parsing and formatting, reproduced byte for byte.
+//!
+//! Redis leans on C library behaviour that Rust does not share: `strtod` and
+//! `strtold` accept hex floats and `infinity`, `%.17g` rounds ties to even, and
+//! `INCRBYFLOAT` computes in the x87 80-bit `long double`, which Rust lacks. So
+//! this module carries its own small arbitrary-precision integer ([`Big`]) and a
+//! software "extended" float ([`Ext`]) that rounds exactly like the hardware
+//! (64-bit significand, round-half-even), which lets every result be exact
+//! rather than approximated through `f64`.
+//!
+//! Entry points: [`parse_i64`] (`string2ll`), [`parse_f64`] (`string2d`),
+//! [`fmt_g17`] (`%.17g`), [`incr_by_float`] (`INCRBYFLOAT`), and [`LongDouble`]
+//! for callers such as `HINCRBYFLOAT` that need the steps separately.
+
+use std::cmp::Ordering;
+
+// ---------------------------------------------------------------------------
+// Integers
+// ---------------------------------------------------------------------------
+
+/// Parses a signed 64-bit integer exactly like Redis's `string2ll()`.
+///
+/// Strict on purpose, so that a parsed value prints back to the same bytes:
+/// no spaces, no `+`, no leading zeros (`"0"` itself is fine, `"-0"` and
+/// `"007"` are not), no empty input, nothing longer than 20 bytes, and no
+/// overflow outside `i64::MIN..=i64::MAX`.
+///
+/// ```
+/// # use redlite::num::parse_i64;
+/// assert_eq!(parse_i64(b"-9223372036854775808"), Some(i64::MIN));
+/// assert_eq!(parse_i64(b"42"), Some(42));
+/// assert_eq!(parse_i64(b"+42"), None);
+/// assert_eq!(parse_i64(b"-0"), None);
+/// assert_eq!(parse_i64(b" 1"), None);
+/// ```
+pub fn parse_i64(s: &[u8]) -> Option<i64> {
+    // LONG_STR_SIZE is 21 in Redis: a 21+ byte string is rejected up front.
+    if s.is_empty() || s.len() >= 21 {
+        return None;
+    }
+    if s == b"0" {
+        return Some(0);
+    }
+    let (negative, digits) = match s.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, s),
+    };
+    // The first digit must be 1-9: this rejects "-", "-0", "01", "+1", " 1".
+    match digits.first() {
+        Some(b'1'..=b'9') => {}
+        _ => return None,
+    }
+    let mut v: u64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+    }
+    if negative {
+        // -(2^63) is the one magnitude that only fits as a negative number.
+        if v > i64::MAX as u64 + 1 {
+            return None;
+        }
+        Some((v as i64).wrapping_neg())
+    } else {
+        i64::try_from(v).ok()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Doubles
+// ---------------------------------------------------------------------------
+
+/// Parses a double exactly like Redis's `string2d()` / `getDoubleFromObject()`
+/// (used by `ZADD`, `ZINCRBY`, `INCRBYFLOAT`'s double cousins and friends).
+///
+/// That is glibc `strtod` with Redis's extra checks:
+///
+/// * the whole input must be consumed (no trailing bytes, no embedded NUL);
+/// * a leading space is rejected (`strtod` would skip it, Redis does not);
+/// * decimal (`1.5`, `.5`, `5.`, `1e-3`) and hex floats (`0x1.8p1`) are
+///   accepted, with an optional `+`/`-` sign, and are rounded correctly;
+/// * `inf` and `infinity` (any case, optional sign) are accepted;
+/// * `nan` in any form is rejected;
+/// * results that overflow to infinity or underflow to zero (`ERANGE`) are
+///   rejected (`1e400`, `1e-400`), but results that underflow to a non-zero
+///   subnormal (`1e-320`) are accepted.
+///
+/// ```
+/// # use redlite::num::parse_f64;
+/// assert_eq!(parse_f64(b"1.5"), Some(1.5));
+/// assert_eq!(parse_f64(b"0x1.8p1"), Some(3.0));
+/// assert_eq!(parse_f64(b"-inf"), Some(f64::NEG_INFINITY));
+/// assert_eq!(parse_f64(b"nan"), None);
+/// assert_eq!(parse_f64(b"1e400"), None);
+/// assert_eq!(parse_f64(b" 1"), None);
+/// ```
+pub fn parse_f64(s: &[u8]) -> Option<f64> {
+    let scanned = scan(s)?;
+    let neg = scanned.neg;
+    let v = match scanned.body {
+        Body::Inf => f64::INFINITY,
+        Body::Zero => 0.0,
+        Body::Decimal { .. } => {
+            // `scan` has checked the grammar, which is a subset of what Rust's
+            // correctly rounded parser accepts, so hand it the original text.
+            let text = std::str::from_utf8(s).ok()?;
+            let v = text.parse::<f64>().ok()?.abs();
+            // Non-zero digits that came out as 0 or infinity are ERANGE.
+            if v == 0.0 || v.is_infinite() {
+                return None;
+            }
+            v
+        }
+        Body::Hex { mant, exp2, sticky } => match round_to(&F64, false, &mant, exp2, sticky) {
+            Ext::Fin { mant, exp, .. } => f64_from_parts(mant, exp),
+            // Overflow or underflow to zero: ERANGE.
+            Ext::Inf { .. } | Ext::Zero { .. } => return None,
+        },
+    };
+    Some(if neg { -v } else { v })
+}
+
+/// Builds the double `mant × 2^exp` from a value [`round_to`] produced for
+/// [`F64`]: normal values carry a 53-bit `mant`, subnormals have `exp == -1074`.
+fn f64_from_parts(mant: u64, exp: i32) -> f64 {
+    const HIDDEN: u64 = 1 << 52;
+    if mant >= HIDDEN {
+        let biased = (i64::from(exp) + 52 + 1023) as u64;
+        f64::from_bits(biased << 52 | (mant - HIDDEN))
+    } else {
+        f64::from_bits(mant)
+    }
+}
+
+/// Formats a double like C's `printf("%.17g", d)` with glibc, which is how
+/// Redis 7.0 replies with scores (`ZSCORE`, `ZINCRBY`, `WITHSCORES`).
+///
+/// The decimal expansion is computed exactly and rounded half-to-even, as
+/// glibc does. Special values print as `inf`, `-inf`, `nan`, `-nan`; negative
+/// zero prints as `-0`.
+///
+/// ```
+/// # use redlite::num::fmt_g17;
+/// assert_eq!(fmt_g17(0.1), "0.10000000000000001");
+/// assert_eq!(fmt_g17(1e20), "1e+20");
+/// assert_eq!(fmt_g17(3.0), "3");
+/// assert_eq!(fmt_g17(f64::NEG_INFINITY), "-inf");
+/// assert_eq!(fmt_g17(-0.0), "-0");
+/// ```
+pub fn fmt_g17(d: f64) -> String {
+    const P: i64 = 17;
+    let sign = if d.is_sign_negative() { "-" } else { "" };
+    if d.is_nan() {
+        return format!("{sign}nan");
+    }
+    if d.is_infinite() {
+        return format!("{sign}inf");
+    }
+    if d == 0.0 {
+        return format!("{sign}0");
+    }
+    let (mant, exp2) = decompose_f64(d);
+    // X = floor(log10(|d|)) after rounding to P digits. Start from a float
+    // estimate and correct it with exact arithmetic.
+    // The range test must use the truncated value: rounding can carry a
+    // 16-digit value up to exactly 10^16 and fake a correct estimate.
+    let mut x10 = d.abs().log10().floor() as i64;
+    let digits = loop {
+        let (n, round_up) = scaled(mant, exp2, P - 1 - x10);
+        if n.cmp(&Big::pow10(P as u32)) != Ordering::Less {
+            x10 += 1;
+        } else if n.cmp(&Big::pow10(P as u32 - 1)) == Ordering::Less {
+            x10 -= 1;
+        } else {
+            let mut n = n;
+            if round_up {
+                n.add_small(1);
+                if n == Big::pow10(P as u32) {
+                    // 99999999999999999.5 -> 1.0000000000000000e(X+1)
+                    x10 += 1;
+                    n = Big::pow10(P as u32 - 1);
+                }
+            }
+            break n.to_decimal();
+        }
+    };
+    let digits = digits.as_bytes();
+    let mut out = String::from(sign);
+    if x10 < -4 || x10 >= P {
+        // %e style: d.ddddde+XX, trailing zeros removed (no '#' flag).
+        out.push(char::from(digits[0]));
+        let frac = trim_zeros(&digits[1..]);
+        if !frac.is_empty() {
+            out.push('.');
+            out.push_str(&String::from_utf8_lossy(frac));
+        }
+        out.push_str(&format!("e{}{:02}", if x10 < 0 { '-' } else { '+' }, x10.unsigned_abs()));
+    } else if x10 >= 0 {
+        let (int, frac) = digits.split_at(x10 as usize + 1);
+        out.push_str(&String::from_utf8_lossy(int));
+        let frac = trim_zeros(frac);
+        if !frac.is_empty() {
+            out.push('.');
+            out.push_str(&String::from_utf8_lossy(frac));
+        }
+    } else {
+        out.push_str("0.");
+        for _ in 0..(-x10 - 1) {
+            out.push('0');
+        }
+        out.push_str(&String::from_utf8_lossy(trim_zeros(digits)));
+    }
+    out
+}
+
+/// `digits` without its trailing ASCII zeros.
+fn trim_zeros(digits: &[u8]) -> &[u8] {
+    let end = digits.iter().rposition(|&c| c != b'0').map_or(0, |i| i + 1);
+    &digits[..end]
+}
+
+/// Splits a finite non-zero double into `mant × 2^exp2`.
+fn decompose_f64(d: f64) -> (u64, i64) {
+    let bits = d.to_bits();
+    let biased = ((bits >> 52) & 0x7ff) as i64;
+    let frac = bits & ((1 << 52) - 1);
+    if biased == 0 {
+        (frac, -1074)
+    } else {
+        (frac | (1 << 52), biased - 1075)
+    }
+}
+
+/// `round_half_even(mant × 2^exp2 × 10^k)` computed exactly.
+fn scaled_round(mant: u64, exp2: i64, k: i64) -> Big {
+    let (mut q, round_up) = scaled(mant, exp2, k);
+    if round_up {
+        q.add_small(1);
+    }
+    q
+}
+
+/// `floor(mant × 2^exp2 × 10^k)` computed exactly, and whether rounding it
+/// half-to-even (glibc printf's default) means adding one.
+fn scaled(mant: u64, exp2: i64, k: i64) -> (Big, bool) {
+    let mut num = Big::from_u64(mant);
+    let mut den = Big::from_u64(1);
+    if k >= 0 {
+        num.mul_pow10(k as u32);
+    } else {
+        den.mul_pow10(k.unsigned_abs() as u32);
+    }
+    if exp2 >= 0 {
+        num = num.shl(exp2 as u64);
+    } else {
+        den = den.shl(exp2.unsigned_abs());
+    }
+    if den == Big::from_u64(1) {
+        return (num, false);
+    }
+    let (q, r) = num.divrem(&den);
+    // Ties go to even, like glibc's printf in the default rounding mode.
+    let round_up = match r.shl(1).cmp(&den) {
+        Ordering::Greater => true,
+        Ordering::Equal => q.bit(0),
+        Ordering::Less => false,
+    };
+    (q, round_up)
+}
+
+// ---------------------------------------------------------------------------
+// long double: INCRBYFLOAT / HINCRBYFLOAT
+// ---------------------------------------------------------------------------
+
+/// Why [`incr_by_float`] failed; maps to Redis's two error replies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IncrFloatError {
+    /// The current value or the increment is not a valid `long double`
+    /// (`ERR value is not a valid float`).
+    NotFloat,
+    /// The sum is NaN or infinite (`ERR increment would produce NaN or Infinity`).
+    NanOrInfinity,
+}
+
+/// Computes `INCRBYFLOAT`: the new value's bytes, exactly as Redis 7.0 stores
+/// and returns them.
+///
+/// Redis parses both operands with `strtold` (x87 80-bit `long double`, see
+/// [`LongDouble::parse`] for the accepted syntax), adds them in `long double`,
+/// rejects a NaN or infinite sum, and formats the result with
+/// `ld2string(LD_STR_HUMAN)`: `%.17Lf`, then trailing zeros and a trailing `.`
+/// removed, and `-0` turned into `0`. Pass `b"0"` as `current` for a missing
+/// key, as Redis does.
+///
+/// Everything is exact, with no `f64` fallback: parsing rounds correctly to a
+/// 64-bit significand (including subnormals and the 15-bit exponent range),
+/// the addition rounds half-to-even like the FPU, and the formatting prints the
+/// exact binary value rounded half-to-even to 17 decimals, like glibc. Two
+/// consequences that surprise people but match Redis:
+///
+/// * a sum beyond `f64` range is fine (`1e308 + 1e308` is a 309-digit
+///   integer), only the `long double` range (about `1.19e4932`) overflows;
+/// * values below `5e-18` print as `0`, and fixed notation means huge values
+///   print all their (binary-exact) digits, e.g. `1e+20` prints as
+///   `100000000000000000000`.
+///
+/// ```
+/// # use redlite::num::{incr_by_float, IncrFloatError};
+/// assert_eq!(incr_by_float(b"10.50", b"0.1").unwrap(), b"10.6");
+/// assert_eq!(incr_by_float(b"5.0e3", b"2.0e2").unwrap(), b"5200");
+/// assert_eq!(incr_by_float(b"abc", b"1"), Err(IncrFloatError::NotFloat));
+/// assert_eq!(incr_by_float(b"0", b"inf"), Err(IncrFloatError::NanOrInfinity));
+/// ```
+pub fn incr_by_float(current: &[u8], incr: &[u8]) -> Result<Vec<u8>, IncrFloatError> {
+    let value = LongDouble::parse(current).ok_or(IncrFloatError::NotFloat)?;
+    let incr = LongDouble::parse(incr).ok_or(IncrFloatError::NotFloat)?;
+    let sum = value.checked_add(incr).ok_or(IncrFloatError::NanOrInfinity)?;
+    Ok(sum.to_human_bytes())
+}
+
+/// An x87 80-bit `long double`, emulated exactly in software.
+///
+/// This is what Redis's `INCRBYFLOAT` and `HINCRBYFLOAT` compute in. The steps
+/// are exposed separately because `HINCRBYFLOAT` interleaves them with its own
+/// checks and error texts (Redis 7.0 order: increment not a float → `ERR value
+/// is not a valid float`; increment infinite → `ERR value is NaN or Infinity`;
+/// `WRONGTYPE`; stored field not a float → `ERR hash value is not a float`; sum
+/// not finite → `ERR increment would produce NaN or Infinity`).
+///
+/// ```
+/// # use redlite::num::LongDouble;
+/// let incr = LongDouble::parse(b"2.5").unwrap();
+/// assert!(incr.is_finite());
+/// let old = LongDouble::parse(b"-0.5").unwrap();
+/// assert_eq!(old.checked_add(incr).unwrap().to_human_bytes(), b"2");
+/// assert!(!LongDouble::parse(b"inf").unwrap().is_finite());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LongDouble(Ext);
+
+impl LongDouble {
+    /// Parses like Redis's `string2ld()`: glibc `strtold` plus Redis's checks.
+    ///
+    /// Accepts what [`parse_f64`] accepts (decimal and hex floats, optional
+    /// sign, `inf`/`infinity`), with the `long double` range instead of the
+    /// `double` one (`1e400` is fine, `1e5000` overflows and is rejected), and
+    /// additionally rejects inputs of 5120 bytes or more (Redis copies them into
+    /// a `MAX_LONG_DOUBLE_CHARS` buffer).
+    ///
+    /// ```
+    /// # use redlite::num::LongDouble;
+    /// assert!(LongDouble::parse(b"1e400").is_some());
+    /// assert!(LongDouble::parse(b"1e5000").is_none());
+    /// assert!(LongDouble::parse(b"nan").is_none());
+    /// ```
+    pub fn parse(s: &[u8]) -> Option<LongDouble> {
+        if s.len() >= MAX_LONG_DOUBLE_CHARS {
+            return None;
+        }
+        let scanned = scan(s)?;
+        let neg = scanned.neg;
+        let v = match scanned.body {
+            Body::Inf => return Some(LongDouble(Ext::Inf { neg })),
+            Body::Zero => return Some(LongDouble(Ext::Zero { neg })),
+            Body::Decimal { int, frac, exp } => decimal_to_ext(&F80, neg, int, frac, exp),
+            Body::Hex { mant, exp2, sticky } => round_to(&F80, neg, &mant, exp2, sticky),
+        };
+        match v {
+            // A non-zero input that came out as zero or infinity is ERANGE.
+            Ext::Zero { .. } | Ext::Inf { .. } => None,
+            v => Some(LongDouble(v)),
+        }
+    }
+
+    /// Whether the value is neither infinite nor NaN (a parsed value is never
+    /// NaN).
+    ///
+    /// ```
+    /// # use redlite::num::LongDouble;
+    /// assert!(LongDouble::parse(b"1").unwrap().is_finite());
+    /// assert!(!LongDouble::parse(b"-infinity").unwrap().is_finite());
+    /// ```
+    pub fn is_finite(self) -> bool {
+        !matches!(self.0, Ext::Inf { .. })
+    }
+
+    /// `self + other` rounded like the x87 FPU, or `None` when the sum is NaN
+    /// or infinite (Redis: `increment would produce NaN or Infinity`).
+    ///
+    /// ```
+    /// # use redlite::num::LongDouble;
+    /// let a = LongDouble::parse(b"0.1").unwrap();
+    /// let b = LongDouble::parse(b"0.2").unwrap();
+    /// assert_eq!(a.checked_add(b).unwrap().to_human_bytes(), b"0.3");
+    /// ```
+    pub fn checked_add(self, other: LongDouble) -> Option<LongDouble> {
+        match (self.0, other.0) {
+            (Ext::Inf { .. }, _) | (_, Ext::Inf { .. }) => None,
+            (Ext::Zero { neg: a }, Ext::Zero { neg: b }) => Some(LongDouble(Ext::Zero { neg: a && b })),
+            (Ext::Zero { .. }, x) | (x, Ext::Zero { .. }) => Some(LongDouble(x)),
+            (Ext::Fin { neg: na, mant: ma, exp: ea }, Ext::Fin { neg: nb, mant: mb, exp: eb }) => {
+                // Exact sum on the finer of the two binary grids, then one
+                // rounding step: that is what IEEE addition means.
+                let e = ea.min(eb);
+                let a = Big::from_u64(ma).shl((ea - e) as u64);
+                let b = Big::from_u64(mb).shl((eb - e) as u64);
+                let (neg, n) = if na == nb {
+                    (na, a.add(&b))
+                } else {
+                    match a.cmp(&b) {
+                        Ordering::Equal => return Some(LongDouble(Ext::Zero { neg: false })),
+                        Ordering::Greater => (na, a.sub(&b)),
+                        Ordering::Less => (nb, b.sub(&a)),
+                    }
+                };
+                match round_to(&F80, neg, &n, i64::from(e), false) {
+                    Ext::Inf { .. } => None,
+                    v => Some(LongDouble(v)),
+                }
+            }
+        }
+    }
+
+    /// Formats like Redis's `ld2string(..., LD_STR_HUMAN)`: `%.17Lf`, then
+    /// trailing zeros and a trailing `.` removed, and `-0` printed as `0`.
+    /// Infinities print as `inf` / `-inf`.
+    ///
+    /// ```
+    /// # use redlite::num::LongDouble;
+    /// let v = LongDouble::parse(b"1.50").unwrap();
+    /// assert_eq!(v.to_human_bytes(), b"1.5");
+    /// let tiny = LongDouble::parse(b"-1e-30").unwrap();
+    /// assert_eq!(tiny.to_human_bytes(), b"0");
+    /// ```
+    pub fn to_human_bytes(self) -> Vec<u8> {
+        let (neg, mant, exp) = match self.0 {
+            Ext::Inf { neg } => return if neg { b"-inf".to_vec() } else { b"inf".to_vec() },
+            Ext::Zero { .. } => return b"0".to_vec(),
+            Ext::Fin { neg, mant, exp } => (neg, mant, exp),
+        };
+        // N = round_half_even(|value| × 10^17); the text is N with a decimal
+        // point before its last 17 digits.
+        let n = scaled_round(mant, i64::from(exp), 17);
+        let mut digits = n.to_decimal().into_bytes();
+        if digits.len() < 18 {
+            let mut padded = vec![b'0'; 18 - digits.len()];
+            padded.extend_from_slice(&digits);
+            digits = padded;
+        }
+        let (int, frac) = digits.split_at(digits.len() - 17);
+        let frac = trim_zeros(frac);
+        let mut out = Vec::with_capacity(digits.len() + 2);
+        if neg {
+            out.push(b'-');
+        }
+        out.extend_from_slice(int);
+        if !frac.is_empty() {
+            out.push(b'.');
+            out.extend_from_slice(frac);
+        }
+        if out == b"-0" {
+            out = b"0".to_vec();
+        }
+        out
+    }
+}
+
+/// Redis's `MAX_LONG_DOUBLE_CHARS`: `string2ld` rejects inputs this long.
+const MAX_LONG_DOUBLE_CHARS: usize = 5 * 1024;
+
+// ---------------------------------------------------------------------------
+// strtod / strtold syntax
+// ---------------------------------------------------------------------------
+
+/// The shape of a number accepted by [`scan`].
+enum Body<'a> {
+    /// `inf` or `infinity`.
+    Inf,
+    /// A decimal or hex literal whose digits are all zero.
+    Zero,
+    /// `int.frac × 10^exp` as ASCII digit runs, not all zero.
+    Decimal { int: &'a [u8], frac: &'a [u8], exp: i64 },
+    /// `mant × 2^exp2`, plus whether non-zero hex digits were dropped after the
+    /// first [`HEX_KEEP`] significant ones.
+    Hex { mant: Big, exp2: i64, sticky: bool },
+}
+
+/// A signed [`Body`].
+struct Scanned<'a> {
+    neg: bool,
+    body: Body<'a>,
+}
+
+/// Significant hex digits kept exactly; the rest only feed a sticky bit. 40
+/// digits are at least 157 bits, far more than the 66 the rounding needs.
+const HEX_KEEP: usize = 40;
+
+/// Exponents are clamped here while scanning: anything this large is far out of
+/// range of every format, and the clamp keeps the arithmetic from overflowing.
+const EXP_CLAMP: i64 = 1 << 40;
+
+/// Checks that all of `s` is one number in glibc `strtod`/`strtold` syntax (C
+/// locale), as Redis requires, and extracts its parts. Returns `None` for
+/// anything Redis rejects on syntax: empty input, leading whitespace, trailing
+/// bytes, NaN, a dangling exponent (`1e`, `0x1p`), a bare `0x`.
+fn scan(s: &[u8]) -> Option<Scanned<'_>> {
+    let (neg, rest) = match s.first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if rest.eq_ignore_ascii_case(b"inf") || rest.eq_ignore_ascii_case(b"infinity") {
+        return Some(Scanned { neg, body: Body::Inf });
+    }
+    let body = if rest.len() > 2 && rest[..2].eq_ignore_ascii_case(b"0x") {
+        scan_hex(&rest[2..])?
+    } else {
+        scan_decimal(rest)?
+    };
+    Some(Scanned { neg, body })
+}
+
+/// Splits `s` into `(mantissa digits before '.', after '.', exponent text)`
+/// for the given digit class and exponent marker; `None` unless the mantissa
+/// has at least one digit and everything is consumed.
+fn split_number(s: &[u8], is_digit: fn(&u8) -> bool, marker: u8) -> Option<(&[u8], &[u8], i64)> {
+    let int_len = s.iter().take_while(|c| is_digit(c)).count();
+    let (int, mut rest) = s.split_at(int_len);
+    let mut frac: &[u8] = &[];
+    if let Some((b'.', after)) = rest.split_first() {
+        let frac_len = after.iter().take_while(|c| is_digit(c)).count();
+        frac = &after[..frac_len];
+        rest = &after[frac_len..];
+    }
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    let mut exp: i64 = 0;
+    if let Some((&m, after)) = rest.split_first() {
+        if m.to_ascii_lowercase() != marker {
+            return None;
+        }
+        let (exp_neg, digits) = match after.split_first() {
+            Some((b'-', d)) => (true, d),
+            Some((b'+', d)) => (false, d),
+            _ => (false, after),
+        };
+        if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        for &d in digits {
+            exp = (exp * 10 + i64::from(d - b'0')).min(EXP_CLAMP);
+        }
+        if exp_neg {
+            exp = -exp;
+        }
+    }
+    Some((int, frac, exp))
+}
+
+/// Decimal literal after the sign: `digits [. digits] [e [sign] digits]`.
+fn scan_decimal(s: &[u8]) -> Option<Body<'_>> {
+    let (int, frac, exp) = split_number(s, u8::is_ascii_digit, b'e')?;
+    if int.iter().chain(frac).all(|&c| c == b'0') {
+        return Some(Body::Zero);
+    }
+    Some(Body::Decimal { int, frac, exp })
+}
+
+/// Hex literal after `0x`: `hexdigits [. hexdigits] [p [sign] digits]`.
+fn scan_hex(s: &[u8]) -> Option<Body<'_>> {
+    let (int, frac, exp) = split_number(s, u8::is_ascii_hexdigit, b'p')?;
+    let hex = |c: &u8| u32::from(if c.is_ascii_digit() { c - b'0' } else { c.to_ascii_lowercase() - b'a' + 10 });
+    let mut mant = Big::from_u64(0);
+    let mut kept = 0usize;
+    let mut sticky = false;
+    // Value = all hex digits as an integer × 2^(exp - 4·frac.len()). Digits
+    // beyond HEX_KEEP significant ones are dropped (tracked by `sticky`), which
+    // moves the binary exponent up by 4 per dropped digit.
+    let mut exp2 = exp - 4 * frac.len() as i64;
+    for c in int.iter().chain(frac) {
+        let d = hex(c);
+        if kept == 0 && d == 0 {
+            continue;
+        }
+        if kept < HEX_KEEP {
+            mant.mul_small(16);
+            mant.add_small(d);
+            kept += 1;
+        } else {
+            sticky |= d != 0;
+            exp2 += 4;
+        }
+    }
+    if mant.is_zero() {
+        return Some(Body::Zero);
+    }
+    Some(Body::Hex { mant, exp2, sticky })
+}
+
+// ---------------------------------------------------------------------------
+// Software binary floating point
+// ---------------------------------------------------------------------------
+
+/// A binary floating-point format: significand bits and normal exponent range
+/// (exponents of the leading bit).
+struct Format {
+    prec: u32,
+    emin: i64,
+    emax: i64,
+}
+
+/// x87 80-bit extended precision, the x86-64 `long double`.
+const F80: Format = Format { prec: 64, emin: -16382, emax: 16383 };
+/// IEEE binary64, the `double`.
+const F64: Format = Format { prec: 53, emin: -1022, emax: 1023 };
+
+/// A value of some [`Format`]: finite values are `mant × 2^exp` (not
+/// necessarily normalised).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ext {
+    Zero { neg: bool },
+    Inf { neg: bool },
+    Fin { neg: bool, mant: u64, exp: i32 },
+}
+
+/// Rounds `n × 2^e2` to `fmt`, ties to even, with gradual underflow.
+///
+/// `sticky` says that the true value is a little more than `n × 2^e2` (some
+/// non-zero bits were cut off below); callers that pass it make sure `n` has at
+/// least `prec + 2` bits so the cut is below the rounding position. Returns
+/// `Zero` when a non-zero value underflows and `Inf` when it overflows.
+fn round_to(fmt: &Format, neg: bool, n: &Big, e2: i64, sticky: bool) -> Ext {
+    if n.is_zero() {
+        return Ext::Zero { neg };
+    }
+    let msb = n.bit_len() as i64 - 1 + e2;
+    if msb > fmt.emax {
+        return Ext::Inf { neg };
+    }
+    let prec = i64::from(fmt.prec);
+    // Position of the last significand bit: `prec` bits below the leading one,
+    // but never below the smallest subnormal.
+    let mut lsb = (msb - (prec - 1)).max(fmt.emin - (prec - 1));
+    let shift = lsb - e2;
+    let mut mant: u128;
+    if shift <= 0 {
+        debug_assert!(!sticky, "sticky bits need a wider n");
+        mant = n.low_u128() << shift.unsigned_abs();
+    } else {
+        let shift = shift as u64;
+        mant = n.shr_low_u128(shift);
+        let half = n.bit(shift - 1);
+        let rest = sticky || n.any_below(shift - 1);
+        if half && (rest || mant & 1 == 1) {
+            mant += 1;
+            if mant >> prec != 0 {
+                mant >>= 1;
+                lsb += 1;
+            }
+        }
+    }
+    if mant == 0 {
+        return Ext::Zero { neg };
+    }
+    if 127 - i64::from(mant.leading_zeros()) + lsb > fmt.emax {
+        return Ext::Inf { neg };
+    }
+    // `mant` has at most `prec` <= 64 bits and `lsb` is within the exponent
+    // range checked above, so both conversions are lossless.
+    Ext::Fin { neg, mant: mant as u64, exp: lsb as i32 }
+}
+
+/// Correctly rounded `int.frac × 10^exp` in `fmt` (what glibc's `strtold` and
+/// `strtod` compute). The digit runs are ASCII and not all zero.
+fn decimal_to_ext(fmt: &Format, neg: bool, int: &[u8], frac: &[u8], exp: i64) -> Ext {
+    // Significant digits without leading/trailing zeros: value = digits × 10^exp10.
+    let all: Vec<u8> = int.iter().chain(frac).map(|c| c - b'0').collect();
+    let (Some(first), Some(last)) = (all.iter().position(|&d| d != 0), all.iter().rposition(|&d| d != 0)) else {
+        return Ext::Zero { neg };
+    };
+    let digits = &all[first..=last];
+    let exp10 = exp - frac.len() as i64 + (all.len() - 1 - last) as i64;
+    // The value lies in [10^(mag-1), 10^mag). Decide far-out values without
+    // building huge numbers; the margins leave the borderline to exact math.
+    let mag = exp10 + digits.len() as i64;
+    const LOG10_2: f64 = 0.301_029_995_663_981_2;
+    if (mag - 1) as f64 > (fmt.emax + 1) as f64 * LOG10_2 + 1.0 {
+        return Ext::Inf { neg };
+    }
+    if (mag as f64) < (fmt.emin - i64::from(fmt.prec)) as f64 * LOG10_2 - 2.0 {
+        return Ext::Zero { neg };
+    }
+    let mut d = Big::from_u64(0);
+    for chunk in digits.chunks(9) {
+        let mut v = 0u32;
+        for &c in chunk {
+            v = v * 10 + u32::from(c);
+        }
+        d.mul_small(10u32.pow(chunk.len() as u32));
+        d.add_small(v);
+    }
+    // 10^e = 5^e × 2^e: keep the power of two in the binary exponent.
+    if exp10 >= 0 {
+        d.mul_pow5(exp10 as u32);
+        return round_to(fmt, neg, &d, exp10, false);
+    }
+    let mut b = Big::from_u64(1);
+    b.mul_pow5(exp10.unsigned_abs() as u32);
+    // Scale so that the quotient has exactly prec+3 or prec+4 bits: enough for
+    // the rounding bit plus a sticky bit from the remainder.
+    let t = d.bit_len() as i64 - b.bit_len() as i64 - (i64::from(fmt.prec) + 3);
+    let (a, b) = if t < 0 { (d.shl(t.unsigned_abs()), b) } else { (d, b.shl(t as u64)) };
+    let (q, r) = a.divrem(&b);
+    round_to(fmt, neg, &q, exp10 + t, !r.is_zero())
+}
+
+// ---------------------------------------------------------------------------
+// Minimal unsigned big integer
+// ---------------------------------------------------------------------------
+
+/// An unsigned arbitrary-precision integer: little-endian 32-bit limbs with no
+/// high zero limbs. Only the handful of operations the conversions need, sized
+/// for `long double` work (at most a few thousand limbs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Big(Vec<u32>);
+
+impl Big {
+    fn from_u64(v: u64) -> Big {
+        let mut b = Big(vec![v as u32, (v >> 32) as u32]);
+        b.trim();
+        b
+    }
+
+    /// 10^e.
+    fn pow10(e: u32) -> Big {
+        let mut b = Big::from_u64(1);
+        b.mul_pow10(e);
+        b
+    }
+
+    fn trim(&mut self) {
+        while self.0.last() == Some(&0) {
+            self.0.pop();
+        }
+    }
+
+    fn is_zero(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn bit_len(&self) -> u64 {
+        match self.0.last() {
+            None => 0,
+            Some(&top) => self.0.len() as u64 * 32 - u64::from(top.leading_zeros()),
+        }
+    }
+
+    fn bit(&self, i: u64) -> bool {
+        let limb = (i / 32) as usize;
+        self.0.get(limb).is_some_and(|&l| (l >> (i % 32)) & 1 == 1)
+    }
+
+    /// Whether any bit below position `i` is set.
+    fn any_below(&self, i: u64) -> bool {
+        let full = ((i / 32) as usize).min(self.0.len());
+        if self.0[..full].iter().any(|&l| l != 0) {
+            return true;
+        }
+        let part = i % 32;
+        part != 0 && self.0.get(full).is_some_and(|&l| l & ((1u32 << part) - 1) != 0)
+    }
+
+    /// The low 128 bits.
+    fn low_u128(&self) -> u128 {
+        self.0.iter().take(4).rev().fold(0u128, |acc, &l| acc << 32 | u128::from(l))
+    }
+
+    /// The low 128 bits of `self >> shift`.
+    fn shr_low_u128(&self, shift: u64) -> u128 {
+        let mut acc = 0u128;
+        for k in (0..128u64).rev() {
+            acc = acc << 1 | u128::from(self.bit(shift + k));
+        }
+        acc
+    }
+
+    fn shl(&self, bits: u64) -> Big {
+        if self.is_zero() {
+            return Big(Vec::new());
+        }
+        let limbs = (bits / 32) as usize;
+        let r = (bits % 32) as u32;
+        let mut out = vec![0u32; limbs];
+        out.reserve(self.0.len() + 1);
+        if r == 0 {
+            out.extend_from_slice(&self.0);
+        } else {
+            let mut carry = 0u32;
+            for &l in &self.0 {
+                out.push(l << r | carry);
+                carry = l >> (32 - r);
+            }
+            out.push(carry);
+        }
+        let mut b = Big(out);
+        b.trim();
+        b
+    }
+
+    fn shr1(&mut self) {
+        let mut carry = 0u32;
+        for l in self.0.iter_mut().rev() {
+            let next = *l & 1;
+            *l = *l >> 1 | carry << 31;
+            carry = next;
+        }
+        self.trim();
+    }
+
+    fn mul_small(&mut self, m: u32) {
+        let mut carry = 0u64;
+        for l in self.0.iter_mut() {
+            let v = u64::from(*l) * u64::from(m) + carry;
+            *l = v as u32;
+            carry = v >> 32;
+        }
+        if carry != 0 {
+            self.0.push(carry as u32);
+        }
+        self.trim();
+    }
+
+    fn add_small(&mut self, a: u32) {
+        let mut carry = u64::from(a);
+        for l in self.0.iter_mut() {
+            if carry == 0 {
+                return;
+            }
+            let v = u64::from(*l) + carry;
+            *l = v as u32;
+            carry = v >> 32;
+        }
+        if carry != 0 {
+            self.0.push(carry as u32);
+        }
+    }
+
+    fn mul_pow5(&mut self, mut e: u32) {
+        // 5^13 is the largest power of five that fits in a u32.
+        while e >= 13 {
+            self.mul_small(1_220_703_125);
+            e -= 13;
+        }
+        self.mul_small(5u32.pow(e));
+    }
+
+    fn mul_pow10(&mut self, mut e: u32) {
+        while e >= 9 {
+            self.mul_small(1_000_000_000);
+            e -= 9;
+        }
+        self.mul_small(10u32.pow(e));
+    }
+
+    fn add(&self, other: &Big) -> Big {
+        let (long, short) = if self.0.len() >= other.0.len() { (self, other) } else { (other, self) };
+        let mut out = Vec::with_capacity(long.0.len() + 1);
+        let mut carry = 0u64;
+        for (i, &l) in long.0.iter().enumerate() {
+            let v = u64::from(l) + u64::from(short.0.get(i).copied().unwrap_or(0)) + carry;
+            out.push(v as u32);
+            carry = v >> 32;
+        }
+        if carry != 0 {
+            out.push(carry as u32);
+        }
+        Big(out)
+    }
+
+    /// `self - other`; requires `self >= other`.
+    fn sub(&self, other: &Big) -> Big {
+        let mut out = self.clone();
+        out.sub_assign(other);
+        out
+    }
+
+    fn sub_assign(&mut self, other: &Big) {
+        let mut borrow = 0i64;
+        for (i, l) in self.0.iter_mut().enumerate() {
+            let v = i64::from(*l) - i64::from(other.0.get(i).copied().unwrap_or(0)) - borrow;
+            borrow = i64::from(v < 0);
+            *l = v.rem_euclid(1 << 32) as u32;
+        }
+        debug_assert_eq!(borrow, 0, "Big::sub underflow");
+        self.trim();
+    }
+
+    /// `(self / d, self % d)` by binary long division. The work is linear in
+    /// the number of quotient bits, which the callers keep small (< 70).
+    fn divrem(&self, d: &Big) -> (Big, Big) {
+        debug_assert!(!d.is_zero(), "division by zero");
+        let mut r = self.clone();
+        let mut q = Big(Vec::new());
+        if self.bit_len() < d.bit_len() || d.is_zero() {
+            return (q, r);
+        }
+        let top = self.bit_len() - d.bit_len();
+        let mut shifted = d.shl(top);
+        q.0 = vec![0; (top / 32 + 1) as usize];
+        for k in (0..=top).rev() {
+            if r.cmp(&shifted) != Ordering::Less {
+                r.sub_assign(&shifted);
+                q.0[(k / 32) as usize] |= 1 << (k % 32);
+            }
+            shifted.shr1();
+        }
+        q.trim();
+        (q, r)
+    }
+
+    fn div_small_assign(&mut self, d: u32) -> u32 {
+        let mut rem = 0u64;
+        for l in self.0.iter_mut().rev() {
+            let v = rem << 32 | u64::from(*l);
+            *l = (v / u64::from(d)) as u32;
+            rem = v % u64::from(d);
+        }
+        self.trim();
+        rem as u32
+    }
+
+    fn to_decimal(&self) -> String {
+        if self.is_zero() {
+            return "0".to_string();
+        }
+        let mut chunks = Vec::new();
+        let mut n = self.clone();
+        while !n.is_zero() {
+            chunks.push(n.div_small_assign(1_000_000_000));
+        }
+        let mut out = String::with_capacity(chunks.len() * 9);
+        for (i, c) in chunks.iter().rev().enumerate() {
+            if i == 0 {
+                out.push_str(&c.to_string());
+            } else {
+                out.push_str(&format!("{c:09}"));
+            }
+        }
+        out
+    }
+
+    fn cmp(&self, other: &Big) -> Ordering {
+        self.0.len().cmp(&other.0.len()).then_with(|| self.0.iter().rev().cmp(other.0.iter().rev()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // ORACLE_TESTS
+}

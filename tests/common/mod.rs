@@ -1,0 +1,105 @@
+//! Test harness: a fresh in-memory Redlite per test, a controlled clock, and replies
+//! rendered the way `redis-cli` prints them, so expected values can be checked against a
+//! real redis-server by pasting the same commands into `redis-cli`.
+
+#![allow(dead_code)]
+
+use redlite::clock::ManualClock;
+use redlite::{command, Reply, Session};
+use rusqlite::Connection;
+
+/// 2026-01-01T00:00:00Z, a fixed start for every test clock.
+pub const T0: i64 = 1_767_225_600_000;
+
+pub struct Db {
+    pub conn: Connection,
+    pub session: Session,
+    pub clock: ManualClock,
+}
+
+impl Db {
+    pub fn new() -> Db {
+        let conn = Connection::open_in_memory().unwrap();
+        redlite::schema::ensure(&conn).unwrap();
+        Db { conn, session: Session::default(), clock: ManualClock::new(T0) }
+    }
+
+    /// Runs a command given as separate arguments.
+    pub fn exec(&mut self, argv: &[&[u8]]) -> Reply {
+        let argv: Vec<Vec<u8>> = argv.iter().map(|a| a.to_vec()).collect();
+        match command::execute(&self.conn, &mut self.session, &self.clock, &argv) {
+            Ok(r) => r,
+            Err(e) => Reply::Error(e.to_string()),
+        }
+    }
+
+    /// Runs a command line split on spaces (double quotes group words) and renders the
+    /// reply like redis-cli.
+    pub fn run(&mut self, line: &str) -> String {
+        let args = split(line);
+        let refs: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
+        render(&self.exec(&refs))
+    }
+
+    /// Asserts the rendered reply of each (command, expected) pair, in order.
+    pub fn script(&mut self, steps: &[(&str, &str)]) {
+        for (line, want) in steps {
+            assert_eq!(self.run(line), *want, "command: {line}");
+        }
+    }
+}
+
+pub fn split(line: &str) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut cur = Vec::new();
+    let mut quoted = false;
+    let mut any = false;
+    for c in line.bytes() {
+        match c {
+            b'"' => {
+                quoted = !quoted;
+                any = true;
+            }
+            b' ' if !quoted => {
+                if any {
+                    out.push(std::mem::take(&mut cur));
+                    any = false;
+                }
+            }
+            c => {
+                cur.push(c);
+                any = true;
+            }
+        }
+    }
+    if any {
+        out.push(cur);
+    }
+    out
+}
+
+/// redis-cli's rendering, flattened to one line: `(integer) 1`, `"v"`, `(nil)`,
+/// `(error) ERR ...`, `OK`, arrays as `["a","b"]`, empty array `(empty array)`.
+pub fn render(r: &Reply) -> String {
+    match r {
+        Reply::Simple(s) => s.clone(),
+        Reply::Error(e) => format!("(error) {e}"),
+        Reply::Int(i) => format!("(integer) {i}"),
+        Reply::Bulk(b) | Reply::Verbatim(b) => format!("\"{}\"", String::from_utf8_lossy(b)),
+        Reply::Nil | Reply::NilArray => "(nil)".into(),
+        Reply::Double(d) => format!("(double) {d}"),
+        Reply::Bool(b) => format!("(bool) {b}"),
+        Reply::Array(items) | Reply::Set(items) if items.is_empty() => "(empty array)".into(),
+        Reply::Array(items) | Reply::Set(items) => {
+            format!("[{}]", items.iter().map(render).collect::<Vec<_>>().join(","))
+        }
+        Reply::Map(pairs) => format!(
+            "{{{}}}",
+            pairs
+                .iter()
+                .map(|(k, v)| format!("{}:{}", render(k), render(v)))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+    }
+}
