@@ -8,7 +8,7 @@
 //!
 //! * The C code reads `pattern[patternLen]` in a few places (after a `*`, at the
 //!   end of an unterminated `[`), where Redis's sds strings hold a NUL
-//!   terminator. [`at`] returns `0` past the end to reproduce that.
+//!   terminator. `at()` returns `0` past the end to reproduce that.
 //! * C `char` is signed on x86-64, so inside `[a-z]` ranges the bytes `>= 0x80`
 //!   compare as negative numbers (`[\x01-\xff]` is the range `-1..=1`).
 //! * `tolower()` runs in the C locale (Redis only sets `LC_COLLATE`), so `nocase`
@@ -37,6 +37,10 @@
 /// * An unterminated `[` class ends at the end of the pattern (`[ab` matches
 ///   `a`).
 /// * A trailing `\` matches a literal backslash.
+/// * Inside brackets an escaped byte (`[\M]`) compares case-sensitively even
+///   with `nocase`.
+/// * Patterns that need more than 1000 nested `*` expansions do not match
+///   (see the module docs); this also bounds the recursion depth.
 ///
 /// ```
 /// # use redlite::glob::glob_match;
@@ -86,7 +90,7 @@ fn signed(b: u8) -> i32 {
 #[inline]
 fn same(a: u8, b: u8, nocase: bool) -> bool {
     if nocase {
-        a.to_ascii_lowercase() == b.to_ascii_lowercase()
+        a.eq_ignore_ascii_case(&b)
     } else {
         a == b
     }
@@ -449,7 +453,11 @@ mod tests {
         let a = |n: usize| vec![b'a'; n];
         assert!(glob_match(&b"*a".repeat(999), &a(999), false));
         assert!(glob_match(&b"*a".repeat(1000), &a(1000), false));
-        assert!(glob_match(&[b"*a".repeat(1000), b"*".to_vec()].concat(), &a(1000), false));
+        assert!(glob_match(
+            &[b"*a".repeat(1000), b"*".to_vec()].concat(),
+            &a(1000),
+            false
+        ));
         assert!(!glob_match(&b"*a".repeat(1001), &a(1001), false));
         assert!(!glob_match(&b"*a".repeat(1001), &a(1500), false));
         assert!(!glob_match(&b"a*".repeat(1002), &a(1002), false));
@@ -462,9 +470,25 @@ mod tests {
         // answers both with an empty KEYS reply. The bound is deliberately
         // generous: it only guards against the exponential blow-up.
         let start = Instant::now();
-        assert!(!glob_match(&[b"a*".repeat(30), b"b".to_vec()].concat(), &[b'a'; 66], false));
-        assert!(!glob_match(&[b"a*".repeat(100), b"b".to_vec()].concat(), &[b'a'; 5000], false));
-        assert!(!glob_match(&[b"*a".repeat(1000), b"b".to_vec()].concat(), &[b'a'; 5000], false));
-        assert!(start.elapsed() < Duration::from_secs(1), "took {:?}", start.elapsed());
+        assert!(!glob_match(
+            &[b"a*".repeat(30), b"b".to_vec()].concat(),
+            &[b'a'; 66],
+            false
+        ));
+        assert!(!glob_match(
+            &[b"a*".repeat(100), b"b".to_vec()].concat(),
+            &[b'a'; 5000],
+            false
+        ));
+        assert!(!glob_match(
+            &[b"*a".repeat(1000), b"b".to_vec()].concat(),
+            &[b'a'; 5000],
+            false
+        ));
+        assert!(
+            start.elapsed() < Duration::from_secs(1),
+            "took {:?}",
+            start.elapsed()
+        );
     }
 }

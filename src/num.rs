@@ -3,8 +3,8 @@
 //! Redis leans on C library behaviour that Rust does not share: `strtod` and
 //! `strtold` accept hex floats and `infinity`, `%.17g` rounds ties to even, and
 //! `INCRBYFLOAT` computes in the x87 80-bit `long double`, which Rust lacks. So
-//! this module carries its own small arbitrary-precision integer ([`Big`]) and a
-//! software "extended" float ([`Ext`]) that rounds exactly like the hardware
+//! this module carries its own small arbitrary-precision integer (`Big`) and a
+//! software "extended" float (`Ext`) that rounds exactly like the hardware
 //! (64-bit significand, round-half-even), which lets every result be exact
 //! rather than approximated through `f64`.
 //!
@@ -73,7 +73,11 @@ pub fn parse_i64(s: &[u8]) -> Option<i64> {
 // ---------------------------------------------------------------------------
 
 /// Parses a double exactly like Redis's `string2d()` / `getDoubleFromObject()`
-/// (used by `ZADD`, `ZINCRBY`, `INCRBYFLOAT`'s double cousins and friends).
+/// (`ZADD` and `ZINCRBY` scores and other double arguments).
+///
+/// Not for `ZRANGEBYSCORE`-style range bounds: Redis parses those with a bare
+/// `strtod`, which also takes leading whitespace and out-of-range values
+/// (`" 1"`, `1e400` as infinity, `1e-400` as 0).
 ///
 /// That is glibc `strtod` with Redis's extra checks:
 ///
@@ -161,6 +165,11 @@ pub fn fmt_g17(d: f64) -> String {
     if d == 0.0 {
         return format!("{sign}0");
     }
+    // Fast path for the common integral scores: below 10^17 an integer has at
+    // most 17 digits, so `%.17g` prints it exactly, without an exponent.
+    if d.fract() == 0.0 && d.abs() < 1e17 {
+        return format!("{}", d as i64);
+    }
     let (mant, exp2) = decompose_f64(d);
     // X = floor(log10(|d|)) after rounding to P digits. Start from a float
     // estimate and correct it with exact arithmetic.
@@ -188,7 +197,7 @@ pub fn fmt_g17(d: f64) -> String {
     };
     let digits = digits.as_bytes();
     let mut out = String::from(sign);
-    if x10 < -4 || x10 >= P {
+    if !(-4..P).contains(&x10) {
         // %e style: d.ddddde+XX, trailing zeros removed (no '#' flag).
         out.push(char::from(digits[0]));
         let frac = trim_zeros(&digits[1..]);
@@ -196,7 +205,11 @@ pub fn fmt_g17(d: f64) -> String {
             out.push('.');
             out.push_str(&String::from_utf8_lossy(frac));
         }
-        out.push_str(&format!("e{}{:02}", if x10 < 0 { '-' } else { '+' }, x10.unsigned_abs()));
+        out.push_str(&format!(
+            "e{}{:02}",
+            if x10 < 0 { '-' } else { '+' },
+            x10.unsigned_abs()
+        ));
     } else if x10 >= 0 {
         let (int, frac) = digits.split_at(x10 as usize + 1);
         out.push_str(&String::from_utf8_lossy(int));
@@ -302,9 +315,10 @@ pub enum IncrFloatError {
 ///
 /// * a sum beyond `f64` range is fine (`1e308 + 1e308` is a 309-digit
 ///   integer), only the `long double` range (about `1.19e4932`) overflows;
-/// * values below `5e-18` print as `0`, and fixed notation means huge values
-///   print all their (binary-exact) digits, e.g. `1e+20` prints as
-///   `100000000000000000000`.
+/// * Redis 7.0 never switches to exponent notation here: magnitudes up to
+///   `5e-18` print as `0` (and are stored as `"0"`), and huge values print all
+///   the digits of their exact binary value (`1.5e300` gives
+///   `150000000000000000004980...`, 301 digits).
 ///
 /// ```
 /// # use redlite::num::{incr_by_float, IncrFloatError};
@@ -316,7 +330,9 @@ pub enum IncrFloatError {
 pub fn incr_by_float(current: &[u8], incr: &[u8]) -> Result<Vec<u8>, IncrFloatError> {
     let value = LongDouble::parse(current).ok_or(IncrFloatError::NotFloat)?;
     let incr = LongDouble::parse(incr).ok_or(IncrFloatError::NotFloat)?;
-    let sum = value.checked_add(incr).ok_or(IncrFloatError::NanOrInfinity)?;
+    let sum = value
+        .checked_add(incr)
+        .ok_or(IncrFloatError::NanOrInfinity)?;
     Ok(sum.to_human_bytes())
 }
 
@@ -398,9 +414,22 @@ impl LongDouble {
     pub fn checked_add(self, other: LongDouble) -> Option<LongDouble> {
         match (self.0, other.0) {
             (Ext::Inf { .. }, _) | (_, Ext::Inf { .. }) => None,
-            (Ext::Zero { neg: a }, Ext::Zero { neg: b }) => Some(LongDouble(Ext::Zero { neg: a && b })),
+            (Ext::Zero { neg: a }, Ext::Zero { neg: b }) => {
+                Some(LongDouble(Ext::Zero { neg: a && b }))
+            }
             (Ext::Zero { .. }, x) | (x, Ext::Zero { .. }) => Some(LongDouble(x)),
-            (Ext::Fin { neg: na, mant: ma, exp: ea }, Ext::Fin { neg: nb, mant: mb, exp: eb }) => {
+            (
+                Ext::Fin {
+                    neg: na,
+                    mant: ma,
+                    exp: ea,
+                },
+                Ext::Fin {
+                    neg: nb,
+                    mant: mb,
+                    exp: eb,
+                },
+            ) => {
                 // Exact sum on the finer of the two binary grids, then one
                 // rounding step: that is what IEEE addition means.
                 let e = ea.min(eb);
@@ -436,7 +465,13 @@ impl LongDouble {
     /// ```
     pub fn to_human_bytes(self) -> Vec<u8> {
         let (neg, mant, exp) = match self.0 {
-            Ext::Inf { neg } => return if neg { b"-inf".to_vec() } else { b"inf".to_vec() },
+            Ext::Inf { neg } => {
+                return if neg {
+                    b"-inf".to_vec()
+                } else {
+                    b"inf".to_vec()
+                }
+            }
             Ext::Zero { .. } => return b"0".to_vec(),
             Ext::Fin { neg, mant, exp } => (neg, mant, exp),
         };
@@ -481,7 +516,11 @@ enum Body<'a> {
     /// A decimal or hex literal whose digits are all zero.
     Zero,
     /// `int.frac × 10^exp` as ASCII digit runs, not all zero.
-    Decimal { int: &'a [u8], frac: &'a [u8], exp: i64 },
+    Decimal {
+        int: &'a [u8],
+        frac: &'a [u8],
+        exp: i64,
+    },
     /// `mant × 2^exp2`, plus whether non-zero hex digits were dropped after the
     /// first [`HEX_KEEP`] significant ones.
     Hex { mant: Big, exp2: i64, sticky: bool },
@@ -512,7 +551,10 @@ fn scan(s: &[u8]) -> Option<Scanned<'_>> {
         _ => (false, s),
     };
     if rest.eq_ignore_ascii_case(b"inf") || rest.eq_ignore_ascii_case(b"infinity") {
-        return Some(Scanned { neg, body: Body::Inf });
+        return Some(Scanned {
+            neg,
+            body: Body::Inf,
+        });
     }
     let body = if rest.len() > 2 && rest[..2].eq_ignore_ascii_case(b"0x") {
         scan_hex(&rest[2..])?
@@ -572,7 +614,13 @@ fn scan_decimal(s: &[u8]) -> Option<Body<'_>> {
 /// Hex literal after `0x`: `hexdigits [. hexdigits] [p [sign] digits]`.
 fn scan_hex(s: &[u8]) -> Option<Body<'_>> {
     let (int, frac, exp) = split_number(s, u8::is_ascii_hexdigit, b'p')?;
-    let hex = |c: &u8| u32::from(if c.is_ascii_digit() { c - b'0' } else { c.to_ascii_lowercase() - b'a' + 10 });
+    let hex = |c: &u8| {
+        u32::from(if c.is_ascii_digit() {
+            c - b'0'
+        } else {
+            c.to_ascii_lowercase() - b'a' + 10
+        })
+    };
     let mut mant = Big::from_u64(0);
     let mut kept = 0usize;
     let mut sticky = false;
@@ -613,9 +661,17 @@ struct Format {
 }
 
 /// x87 80-bit extended precision, the x86-64 `long double`.
-const F80: Format = Format { prec: 64, emin: -16382, emax: 16383 };
+const F80: Format = Format {
+    prec: 64,
+    emin: -16382,
+    emax: 16383,
+};
 /// IEEE binary64, the `double`.
-const F64: Format = Format { prec: 53, emin: -1022, emax: 1023 };
+const F64: Format = Format {
+    prec: 53,
+    emin: -1022,
+    emax: 1023,
+};
 
 /// A value of some [`Format`]: finite values are `mant × 2^exp` (not
 /// necessarily normalised).
@@ -670,7 +726,11 @@ fn round_to(fmt: &Format, neg: bool, n: &Big, e2: i64, sticky: bool) -> Ext {
     }
     // `mant` has at most `prec` <= 64 bits and `lsb` is within the exponent
     // range checked above, so both conversions are lossless.
-    Ext::Fin { neg, mant: mant as u64, exp: lsb as i32 }
+    Ext::Fin {
+        neg,
+        mant: mant as u64,
+        exp: lsb as i32,
+    }
 }
 
 /// Correctly rounded `int.frac × 10^exp` in `fmt` (what glibc's `strtold` and
@@ -678,7 +738,10 @@ fn round_to(fmt: &Format, neg: bool, n: &Big, e2: i64, sticky: bool) -> Ext {
 fn decimal_to_ext(fmt: &Format, neg: bool, int: &[u8], frac: &[u8], exp: i64) -> Ext {
     // Significant digits without leading/trailing zeros: value = digits × 10^exp10.
     let all: Vec<u8> = int.iter().chain(frac).map(|c| c - b'0').collect();
-    let (Some(first), Some(last)) = (all.iter().position(|&d| d != 0), all.iter().rposition(|&d| d != 0)) else {
+    let (Some(first), Some(last)) = (
+        all.iter().position(|&d| d != 0),
+        all.iter().rposition(|&d| d != 0),
+    ) else {
         return Ext::Zero { neg };
     };
     let digits = &all[first..=last];
@@ -686,11 +749,10 @@ fn decimal_to_ext(fmt: &Format, neg: bool, int: &[u8], frac: &[u8], exp: i64) ->
     // The value lies in [10^(mag-1), 10^mag). Decide far-out values without
     // building huge numbers; the margins leave the borderline to exact math.
     let mag = exp10 + digits.len() as i64;
-    const LOG10_2: f64 = 0.301_029_995_663_981_2;
-    if (mag - 1) as f64 > (fmt.emax + 1) as f64 * LOG10_2 + 1.0 {
+    if (mag - 1) as f64 > (fmt.emax + 1) as f64 * std::f64::consts::LOG10_2 + 1.0 {
         return Ext::Inf { neg };
     }
-    if (mag as f64) < (fmt.emin - i64::from(fmt.prec)) as f64 * LOG10_2 - 2.0 {
+    if (mag as f64) < (fmt.emin - i64::from(fmt.prec)) as f64 * std::f64::consts::LOG10_2 - 2.0 {
         return Ext::Zero { neg };
     }
     let mut d = Big::from_u64(0);
@@ -712,7 +774,11 @@ fn decimal_to_ext(fmt: &Format, neg: bool, int: &[u8], frac: &[u8], exp: i64) ->
     // Scale so that the quotient has exactly prec+3 or prec+4 bits: enough for
     // the rounding bit plus a sticky bit from the remainder.
     let t = d.bit_len() as i64 - b.bit_len() as i64 - (i64::from(fmt.prec) + 3);
-    let (a, b) = if t < 0 { (d.shl(t.unsigned_abs()), b) } else { (d, b.shl(t as u64)) };
+    let (a, b) = if t < 0 {
+        (d.shl(t.unsigned_abs()), b)
+    } else {
+        (d, b.shl(t as u64))
+    };
     let (q, r) = a.divrem(&b);
     round_to(fmt, neg, &q, exp10 + t, !r.is_zero())
 }
@@ -770,12 +836,20 @@ impl Big {
             return true;
         }
         let part = i % 32;
-        part != 0 && self.0.get(full).is_some_and(|&l| l & ((1u32 << part) - 1) != 0)
+        part != 0
+            && self
+                .0
+                .get(full)
+                .is_some_and(|&l| l & ((1u32 << part) - 1) != 0)
     }
 
     /// The low 128 bits.
     fn low_u128(&self) -> u128 {
-        self.0.iter().take(4).rev().fold(0u128, |acc, &l| acc << 32 | u128::from(l))
+        self.0
+            .iter()
+            .take(4)
+            .rev()
+            .fold(0u128, |acc, &l| acc << 32 | u128::from(l))
     }
 
     /// The low 128 bits of `self >> shift`.
@@ -866,7 +940,11 @@ impl Big {
     }
 
     fn add(&self, other: &Big) -> Big {
-        let (long, short) = if self.0.len() >= other.0.len() { (self, other) } else { (other, self) };
+        let (long, short) = if self.0.len() >= other.0.len() {
+            (self, other)
+        } else {
+            (other, self)
+        };
         let mut out = Vec::with_capacity(long.0.len() + 1);
         let mut carry = 0u64;
         for (i, &l) in long.0.iter().enumerate() {
@@ -953,7 +1031,10 @@ impl Big {
     }
 
     fn cmp(&self, other: &Big) -> Ordering {
-        self.0.len().cmp(&other.0.len()).then_with(|| self.0.iter().rev().cmp(other.0.iter().rev()))
+        self.0
+            .len()
+            .cmp(&other.0.len())
+            .then_with(|| self.0.iter().rev().cmp(other.0.iter().rev()))
     }
 }
 
@@ -961,5 +1042,328 @@ impl Big {
 mod tests {
     use super::*;
 
-    // ORACLE_TESTS
+    /// (input, reply): `SET k 0` then `INCRBY k <input>` on Redis 7.0.15; the
+    /// reply is the parsed value, or `ERR value is not an integer or out of
+    /// range` (None). INCRBY parses its argument with `string2ll`.
+    #[rustfmt::skip]
+    const I64_CASES: &[(&[u8], Option<i64>)] = &[
+        (b"0", Some(0)),
+        (b"1", Some(1)),
+        (b"-1", Some(-1)),
+        (b"42", Some(42)),
+        (b"-42", Some(-42)),
+        (b"9223372036854775807", Some(9223372036854775807)),
+        (b"-9223372036854775808", Some(-9223372036854775808)),
+        (b"9223372036854775808", None),
+        (b"-9223372036854775809", None),
+        (b"18446744073709551615", None),
+        (b"18446744073709551616", None),
+        (b"99999999999999999999", None),
+        (b"-0", None),
+        (b"+1", None),
+        (b"+0", None),
+        (b"01", None),
+        (b"00", None),
+        (b"-01", None),
+        (b" 1", None),
+        (b"1 ", None),
+        (b"", None),
+        (b"-", None),
+        (b"1a", None),
+        (b"a1", None),
+        (b"1.0", None),
+        (b"1e3", None),
+        (b"0x10", None),
+        (b"123456789012345678901", None),
+        (b"-00000000000000000001", None),
+        (b"\x001", None),
+        (b"1\x00", None),
+        (b"\xd9\xa1", None),
+    ];
+
+    #[test]
+    fn parse_i64_matches_redis_incrby() {
+        for &(input, expected) in I64_CASES {
+            assert_eq!(
+                parse_i64(input),
+                expected,
+                "input {:?}",
+                String::from_utf8_lossy(input)
+            );
+        }
+    }
+
+    /// (input, ZSCORE reply): `ZADD z <input> m` then `ZSCORE z m` on Redis
+    /// 7.0.15 with `zset-max-listpack-entries 0` (skiplist encoding keeps -0).
+    /// None means ZADD answered `ERR value is not a valid float`. ZADD parses
+    /// with `string2d`, ZSCORE prints with `%.17g`, so each row checks
+    /// [`parse_f64`] and [`fmt_g17`] together (17 digits pin the double down).
+    #[rustfmt::skip]
+    const F64_CASES: &[(&[u8], Option<&str>)] = &[
+        (b"0", Some("0")),
+        (b"-0", Some("-0")),
+        (b"0.0", Some("0")),
+        (b"-0.0", Some("-0")),
+        (b"1", Some("1")),
+        (b"-1", Some("-1")),
+        (b"1.5", Some("1.5")),
+        (b"0.1", Some("0.10000000000000001")),
+        (b"-0.1", Some("-0.10000000000000001")),
+        (b"0.2", Some("0.20000000000000001")),
+        (b"0.3", Some("0.29999999999999999")),
+        (b"1e20", Some("1e+20")),
+        (b"1e16", Some("10000000000000000")),
+        (b"1e17", Some("1e+17")),
+        (b"1e-5", Some("1.0000000000000001e-05")),
+        (b"0.0001", Some("0.0001")),
+        (b"0.00001", Some("1.0000000000000001e-05")),
+        (b"123456789012345678", Some("1.2345678901234568e+17")),
+        (b"12345678901234567890123", Some("1.2345678901234568e+22")),
+        (b"3.14159265358979323846", Some("3.1415926535897931")),
+        (b"2251799813685246.25", Some("2251799813685246.2")),
+        (b"2251799813685247.75", Some("2251799813685247.8")),
+        (b"1.7976931348623157e308", Some("1.7976931348623157e+308")),
+        (b"1.7976931348623158e308", Some("1.7976931348623157e+308")),
+        (b"1.7976931348623159e308", None),
+        (b"1e308", Some("1e+308")),
+        (b"1e309", None),
+        (b"1e400", None),
+        (b"-1e400", None),
+        (b"2.2250738585072014e-308", Some("2.2250738585072014e-308")),
+        (b"1e-320", Some("9.9998886718268301e-321")),
+        (b"4.9406564584124654e-324", Some("4.9406564584124654e-324")),
+        (b"2.4703282292062328e-324", Some("4.9406564584124654e-324")),
+        (b"2.4703282292062327e-324", None),
+        (b"1e-400", None),
+        (b"0e999999", Some("0")),
+        (b"inf", Some("inf")),
+        (b"-inf", Some("-inf")),
+        (b"+inf", Some("inf")),
+        (b"infinity", Some("inf")),
+        (b"-Infinity", Some("-inf")),
+        (b"INF", Some("inf")),
+        (b"infinit", None),
+        (b"infx", None),
+        (b"nan", None),
+        (b"-nan", None),
+        (b"NaN", None),
+        (b"nan(1)", None),
+        (b" 1", None),
+        (b"1 ", None),
+        (b"", None),
+        (b"+", None),
+        (b"-", None),
+        (b".", None),
+        (b"-.", None),
+        (b".5", Some("0.5")),
+        (b"-.5", Some("-0.5")),
+        (b"5.", Some("5")),
+        (b"+5", Some("5")),
+        (b"+.5e1", Some("5")),
+        (b"1e", None),
+        (b"1e+", None),
+        (b"1e-", None),
+        (b"1E3", Some("1000")),
+        (b"1e+3", Some("1000")),
+        (b"1e-3", Some("0.001")),
+        (b"1.e2", Some("100")),
+        (b"1e1.5", None),
+        (b"--1", None),
+        (b"+-1", None),
+        (b"e5", None),
+        (b"1,5", None),
+        (b"1_000", None),
+        (b"0x10", Some("16")),
+        (b"0X1P-3", Some("0.125")),
+        (b"0x1.8p1", Some("3")),
+        (b"-0x1.8p1", Some("-3")),
+        (b"0x.8", Some("0.5")),
+        (b"0x1.", Some("1")),
+        (b"0x", None),
+        (b"0x.", None),
+        (b"0xp1", None),
+        (b"0x1p", None),
+        (b"0x1p+", None),
+        (b"0x1e5", Some("485")),
+        (b"0xg", None),
+        (b"0x1p-1074", Some("4.9406564584124654e-324")),
+        (b"0x1p-1075", None),
+        (b"0x1.0000000000001p-1075", Some("4.9406564584124654e-324")),
+        (b"0x1.fffffffffffff8p1023", None),
+        (b"0x1.fffffffffffff7ffp1023", Some("1.7976931348623157e+308")),
+        (b"0x1p1024", None),
+        (b"00012.50", Some("12.5")),
+        (b"007", Some("7")),
+        (b"1\x00", None),
+        (b"\x091", None),
+        (b"\x0a1", None),
+        (b"1\x0a", None),
+        (b"9007199254740993", Some("9007199254740992")),
+        (b"0.1e-0", Some("0.10000000000000001")),
+        (b"4.35", Some("4.3499999999999996")),
+        (b"1e22", Some("1e+22")),
+        (b"1e23", Some("9.9999999999999992e+22")),
+        (b"5e-324", Some("4.9406564584124654e-324")),
+        (b"123.456", Some("123.456")),
+        (b"-987654.321e-3", Some("-987.65432099999998")),
+    ];
+
+    #[test]
+    fn parse_f64_and_fmt_g17_match_redis_zadd_zscore() {
+        for &(input, expected) in F64_CASES {
+            assert_eq!(
+                parse_f64(input).map(fmt_g17).as_deref(),
+                expected,
+                "input {:?}",
+                String::from_utf8_lossy(input)
+            );
+        }
+    }
+
+    type Expected = Result<&'static [u8], IncrFloatError>;
+
+    /// (stored value, increment, reply): `SET f <value>` then `INCRBYFLOAT f
+    /// <increment>` on Redis 7.0.15.
+    #[rustfmt::skip]
+    const INCR_CASES: &[(&[u8], &[u8], Expected)] = &[
+        (b"10.50", b"0.1", Ok(b"10.6")),
+        (b"0.1", b"0.2", Ok(b"0.3")),
+        (b"5.0e3", b"2.0e2", Ok(b"5200")),
+        (b"3.0e3", b"1e-15", Ok(b"3000.00000000000000111")),
+        (b"3.0e3", b"-1e-15", Ok(b"2999.99999999999999889")),
+        (b"3.0e3", b"1e-20", Ok(b"3000")),
+        (b"-5", b"2.5", Ok(b"-2.5")),
+        (b"2.5", b"-5", Ok(b"-2.5")),
+        (b"-0.1", b"-0.2", Ok(b"-0.3")),
+        (b"1", b"-1", Ok(b"0")),
+        (b"-0.0", b"-0.0", Ok(b"0")),
+        (b"0", b"-1e-30", Ok(b"0")),
+        (b"1e-30", b"0", Ok(b"0")),
+        (b"0", b"0.000003814697265625", Ok(b"0.00000381469726562")),
+        (b"0", b"0.000011444091796875", Ok(b"0.00001144409179688")),
+        (b"0", b"5e-18", Ok(b"0")),
+        (b"0", b"5.000000000000001e-18", Ok(b"0.00000000000000001")),
+        (b"0", b"-5.000000000000001e-18", Ok(b"-0.00000000000000001")),
+        (b"12345678901234567890", b"1", Ok(b"12345678901234567891")),
+        (b"9223372036854775807", b"1", Ok(b"9223372036854775808")),
+        (b"-9223372036854775808", b"-1", Ok(b"-9223372036854775809")),
+        (b"18446744073709551615", b"1", Ok(b"18446744073709551616")),
+        (b"1e20", b"0", Ok(b"100000000000000000000")),
+        (b"1.5e300", b"0", Ok(b"1500000000000000000049800109861472166362379239118673928551219718248973529929812708792854310575830930686530644566050229406926646739311017606984258288377434143937602778196710661234655944195770838513268846826150205418632995547271874827072936230594920013241190363994471886080567336615911694509046614720512")),
+        (b"1e308", b"1e308", Ok(b"199999999999999999993371759311691291321120199694831134415594095989843469737676123744200253843777078640893494450108026446304269499187921167194841628860392837535918200039206381557326219209014213335878306791577877829121087126122536729803237260434173178506889763247582601711514636284849020905456510092687857156096")),
+        (b"1e4932", b"1e4932", Err(IncrFloatError::NanOrInfinity)),
+        (b"-1e4932", b"-1e4932", Err(IncrFloatError::NanOrInfinity)),
+        (b"1e4932", b"-1e4932", Ok(b"0")),
+        (b"0", b"1e-4940", Ok(b"0")),
+        (b"abc", b"1", Err(IncrFloatError::NotFloat)),
+        (b"1", b"abc", Err(IncrFloatError::NotFloat)),
+        (b"", b"1", Err(IncrFloatError::NotFloat)),
+        (b"1", b"", Err(IncrFloatError::NotFloat)),
+        (b" 1", b"1", Err(IncrFloatError::NotFloat)),
+        (b"1 ", b"1", Err(IncrFloatError::NotFloat)),
+        (b"1", b"nan", Err(IncrFloatError::NotFloat)),
+        (b"inf", b"1", Err(IncrFloatError::NanOrInfinity)),
+        (b"0", b"inf", Err(IncrFloatError::NanOrInfinity)),
+        (b"0", b"-infinity", Err(IncrFloatError::NanOrInfinity)),
+        (b"1e5000", b"0", Err(IncrFloatError::NotFloat)),
+        (b"0", b"1e-5000", Err(IncrFloatError::NotFloat)),
+        (b"0x1p3", b"0x1p-2", Ok(b"8.25")),
+        (b"0x1.8p1", b"0.25", Ok(b"3.25")),
+        (b"3.14159265358979323846264338327950288", b"0", Ok(b"3.14159265358979324")),
+        (b"0.1", b"0", Ok(b"0.1")),
+        (b"1.1", b"2.2", Ok(b"3.3")),
+        (b"100", b"-99.9", Ok(b"0.1")),
+        (b"0.1", b"-0.1", Ok(b"0")),
+        (b"123456789.123456789", b"987654321.987654321", Ok(b"1111111111.11111110995989293")),
+        (b"1e-17", b"0", Ok(b"0.00000000000000001")),
+        (b"-1e-17", b"0", Ok(b"-0.00000000000000001")),
+        (b"0", b"0", Ok(b"0")),
+        (b"-0", b"0", Ok(b"0")),
+        (b"+5", b".5", Ok(b"5.5")),
+        (b"5.", b"1e1", Ok(b"15")),
+        (b"17.9", b"-0.9", Ok(b"17")),
+        (b"1e16", b"1", Ok(b"10000000000000001")),
+        (b"1e17", b"1", Ok(b"100000000000000001")),
+        (b"1e19", b"1", Ok(b"10000000000000000001")),
+        (b"0.3", b"-0.1", Ok(b"0.2")),
+        (b"10", b"-10.1", Ok(b"-0.1")),
+    ];
+
+    #[test]
+    fn incr_by_float_matches_redis() {
+        for &(value, incr, expected) in INCR_CASES {
+            assert_eq!(
+                incr_by_float(value, incr).as_deref().map_err(|e| *e),
+                expected,
+                "{:?} + {:?}",
+                String::from_utf8_lossy(value),
+                String::from_utf8_lossy(incr)
+            );
+        }
+    }
+
+    /// (value, increment, reply length, reply head, reply tail).
+    type LongCase = (
+        &'static [u8],
+        &'static [u8],
+        usize,
+        &'static [u8],
+        &'static [u8],
+    );
+
+    /// Replies too long to inline: (value, increment, reply length, first 40
+    /// and last 40 bytes), from Redis 7.0.15 as above. `%.17Lf` prints the
+    /// exact binary value, so the tail digits catch any rounding error.
+    #[rustfmt::skip]
+    const INCR_LONG_CASES: &[LongCase] = &[
+        (b"1.18973149535723176502e+4932", b"0", 4933, b"1189731495357231765021263853030970205169", b"8849149662444156604419552086811989770240"),
+    ];
+
+    #[test]
+    fn incr_by_float_long_replies_match_redis() {
+        for &(value, incr, len, head, tail) in INCR_LONG_CASES {
+            let got = incr_by_float(value, incr).expect("valid operands");
+            assert_eq!(got.len(), len);
+            assert_eq!(&got[..40], head);
+            assert_eq!(&got[got.len() - 40..], tail);
+        }
+    }
+
+    #[test]
+    fn long_double_input_length_limit_matches_redis() {
+        // Redis 7.0.15: a 5119-byte "1.000...0" works as value or increment
+        // (reply "2"); at 5120 bytes both answer `ERR value is not a valid float`.
+        let ok = [b"1.".to_vec(), vec![b'0'; 5117]].concat();
+        let too_long = [b"1.".to_vec(), vec![b'0'; 5118]].concat();
+        assert_eq!(incr_by_float(&ok, b"1").as_deref(), Ok(&b"2"[..]));
+        assert_eq!(incr_by_float(b"1", &ok).as_deref(), Ok(&b"2"[..]));
+        assert_eq!(
+            incr_by_float(&too_long, b"1"),
+            Err(IncrFloatError::NotFloat)
+        );
+        assert_eq!(
+            incr_by_float(b"1", &too_long),
+            Err(IncrFloatError::NotFloat)
+        );
+    }
+
+    #[test]
+    fn long_double_steps_support_hincrbyfloat() {
+        // Redis 7.0.15 HINCRBYFLOAT with h = {a: "1"}: increments "inf" and
+        // "-inf" answer `ERR value is NaN or Infinity` (parsed, not finite),
+        // "nan" and "abc" answer `ERR value is not a valid float` (no parse),
+        // and a missing field starts from 0: `HINCRBYFLOAT h new 2.5` -> "2.5".
+        for inc in [&b"inf"[..], b"-inf"] {
+            assert!(!LongDouble::parse(inc).expect("parses").is_finite());
+        }
+        for inc in [&b"nan"[..], b"abc"] {
+            assert!(LongDouble::parse(inc).is_none());
+        }
+        let zero = LongDouble::parse(b"0").expect("parses");
+        let inc = LongDouble::parse(b"2.5").expect("parses");
+        assert_eq!(
+            zero.checked_add(inc).expect("finite").to_human_bytes(),
+            b"2.5"
+        );
+    }
 }

@@ -1,0 +1,65 @@
+"""Shared fixtures: paths to the built artifacts, free ports, and a real redis-server
+started for the session as the oracle."""
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DIST = os.path.join(ROOT, "dist")
+EXT = os.path.join(DIST, "libredlite")  # load_extension appends .so itself
+EXT_SO = EXT + ".so"
+SERVER = os.path.join(DIST, "redlite-server")
+SCRIPTS = os.path.join(ROOT, "tests", "scripts")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 15.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on {port} after {timeout}s")
+
+
+@pytest.fixture(scope="session")
+def ext_path():
+    assert os.path.exists(EXT_SO), f"{EXT_SO} is missing: run `make` first"
+    return EXT
+
+
+@pytest.fixture(scope="session")
+def redis_port(tmp_path_factory):
+    """A real redis-server (Debian's) on a free loopback port, for the whole session."""
+    exe = shutil.which("redis-server")
+    assert exe, "redis-server is not installed (apt-get install redis-server)"
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("redis")
+    proc = subprocess.Popen(
+        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, proc)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def script_files():
+    return sorted(f for f in os.listdir(SCRIPTS) if f.endswith(".redis"))

@@ -1,0 +1,230 @@
+"""The loadable extension through /usr/bin/python3's sqlite3 module (SQLite 3.40 on
+Debian 12): every function, NULLs, binary values, transactions, and several processes
+sharing one file."""
+
+import json
+import multiprocessing
+import os
+import sqlite3
+
+import pytest
+
+
+def connect(ext_path, path=":memory:"):
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.enable_load_extension(True)
+    conn.load_extension(ext_path)
+    conn.enable_load_extension(False)
+    return conn
+
+
+@pytest.fixture
+def db(ext_path, tmp_path):
+    conn = connect(ext_path, str(tmp_path / "t.db"))
+    yield conn
+    conn.close()
+
+
+def one(conn, sql, *params):
+    return conn.execute(sql, params).fetchone()[0]
+
+
+def test_issue_walkthrough(db):
+    assert one(db, "SELECT redis_set('greeting', 'hello')") == "OK"
+    assert one(db, "SELECT redis_get('greeting')") == "hello"
+    assert one(db, "SELECT typeof(redis_get('greeting'))") == "text"
+    assert db.execute("SELECT redis_set('n', 10), redis_incrby('n', 5)").fetchone() == ("OK", 15)
+    assert one(db, "SELECT redis_set('s', 'v', 'EX', 100, 'NX')") == "OK"
+    assert one(db, "SELECT redis_set('s', 'w', 'NX')") is None
+    assert db.execute("SELECT redis_ttl('s'), redis_type('greeting')").fetchone() == (100, "string")
+    assert one(db, "SELECT redis('MSET', 'a', 1, 'b', 2)") == "OK"
+    rows = db.execute("SELECT key, type, ttl FROM redis_keys('*') ORDER BY key").fetchall()
+    assert rows == [("a", "string", -1), ("b", "string", -1), ("greeting", "string", -1),
+                    ("n", "string", -1), ("s", "string", 100)]
+    assert one(db, "SELECT redis_select(1)") == "OK"
+    assert one(db, "SELECT redis_dbsize()") == 0
+    assert one(db, "SELECT redis_db()") == 1
+    assert one(db, "SELECT redis_select(0)") == "OK"
+    assert one(db, "SELECT redis_dbsize()") == 5
+    with pytest.raises(sqlite3.OperationalError, match="^ERR value is not an integer or out of range$"):
+        db.execute("SELECT redis_incr('greeting')")
+
+
+def test_errors_carry_redis_text(db):
+    db.execute("SELECT redis_set('k', 'v')")
+    cases = [
+        ("SELECT redis('NOPE', 'a')", "ERR unknown command 'NOPE', with args beginning with: 'a' "),
+        ("SELECT redis_get()", "ERR wrong number of arguments for 'get' command"),
+        ("SELECT redis_get('a', 'b')", "ERR wrong number of arguments for 'get' command"),
+        ("SELECT redis_set('k', 'v', 'EX', 0)", "ERR invalid expire time in 'set' command"),
+        ("SELECT redis_set('k', 'v', 'BOGUS')", "ERR syntax error"),
+        ("SELECT redis_select(99)", "ERR DB index is out of range"),
+        ("SELECT redis()", "ERR redis() needs a command name"),
+    ]
+    for sql, text in cases:
+        with pytest.raises(sqlite3.OperationalError) as e:
+            db.execute(sql)
+        assert str(e.value) == text, sql
+
+
+def test_null_arguments_give_null_and_change_nothing(db):
+    assert one(db, "SELECT redis_get(NULL)") is None
+    assert one(db, "SELECT redis_set('k', NULL)") is None
+    assert one(db, "SELECT redis('SET', NULL, 'v')") is None
+    assert one(db, "SELECT redis_dbsize()") == 0
+    assert db.execute("SELECT * FROM redis_keys(NULL)").fetchall() == []
+
+
+def test_sql_argument_types(db):
+    assert one(db, "SELECT redis_set('i', 42)") == "OK"
+    assert one(db, "SELECT redis_get('i')") == "42"
+    assert one(db, "SELECT redis_set('r', 2.5)") == "OK"
+    assert one(db, "SELECT redis_get('r')") == "2.5"
+    assert one(db, "SELECT redis_incrbyfloat('r', 0.5)") == "3"
+    assert one(db, "SELECT redis_set(7, 'seven')") == "OK"
+    assert one(db, "SELECT redis_get('7')") == "seven"
+
+
+def test_binary_values_round_trip(db):
+    blob = b"a\x00b\xff\xfe"
+    assert one(db, "SELECT redis_set(?, ?)", b"bin\x00key", blob) == "OK"
+    got = one(db, "SELECT redis_get(?)", b"bin\x00key")
+    assert isinstance(got, bytes) and got == blob
+    assert one(db, "SELECT typeof(redis_get(?))", b"bin\x00key") == "blob"
+    # Valid UTF-8 given as a BLOB comes back as TEXT: the same bytes, one SQL value.
+    assert one(db, "SELECT redis_set(?, ?)", b"k", "héllo".encode()) == "OK"
+    assert one(db, "SELECT redis_get('k')") == "héllo"
+    assert one(db, "SELECT redis_get('k') = 'héllo'") == 1
+    assert one(db, "SELECT redis_strlen('k')") == 6
+    assert one(db, "SELECT redis_append(?, ?)", b"bin\x00key", b"\x00") == 6
+    assert one(db, "SELECT redis_get(?)", b"bin\x00key") == blob + b"\x00"
+    keys = [r[0] for r in db.execute("SELECT key FROM redis_keys('bin*')")]
+    assert keys == [b"bin\x00key"]
+
+
+def test_rollback_undoes_writes(db):
+    db.execute("SELECT redis_set('n', 1)")
+    db.execute("BEGIN")
+    assert one(db, "SELECT redis_incr('n')") == 2
+    assert one(db, "SELECT redis_set('other', 'x')") == "OK"
+    db.execute("ROLLBACK")
+    assert one(db, "SELECT redis_get('n')") == "1"
+    assert one(db, "SELECT redis_exists('other')") == 0
+    db.execute("BEGIN")
+    assert one(db, "SELECT redis_incr('n')") == 2
+    db.execute("COMMIT")
+    assert one(db, "SELECT redis_get('n')") == "2"
+
+
+def test_failed_command_inside_transaction_changes_nothing(db):
+    db.execute("SELECT redis_set('s', 'text')")
+    db.execute("BEGIN")
+    db.execute("SELECT redis_set('a', 1)")
+    with pytest.raises(sqlite3.OperationalError):
+        # The failing command raises; the caller's transaction and its writes stay.
+        db.execute("SELECT redis('INCRBY', 's', 1)")
+    db.execute("COMMIT")
+    assert one(db, "SELECT redis_get('a')") == "1"
+    assert one(db, "SELECT redis_get('s')") == "text"
+
+
+def test_writers_are_directonly(db):
+    db.execute("CREATE TABLE t (x)")
+    db.execute("CREATE VIEW v_reads AS SELECT redis_get('k') AS g")
+    db.execute("CREATE VIEW v_writes AS SELECT redis_set('k', 'from view') AS s")
+    db.execute("SELECT redis_set('k', 'v')")
+    assert one(db, "SELECT g FROM v_reads") == "v"
+    with pytest.raises(sqlite3.OperationalError, match="unsafe use of redis_set"):
+        db.execute("SELECT s FROM v_writes")
+    db.execute("CREATE TRIGGER tr AFTER INSERT ON t BEGIN SELECT redis('SET', 'k', 'trig'); END")
+    with pytest.raises(sqlite3.OperationalError, match="unsafe use of redis"):
+        db.execute("INSERT INTO t VALUES (1)")
+    assert one(db, "SELECT redis_get('k')") == "v"
+
+
+def test_json_for_aggregate_replies(db):
+    db.execute("SELECT redis('MSET', 'a', '1', 'b', '2')")
+    assert json.loads(one(db, "SELECT redis('MGET', 'a', 'b', 'c')")) == ["1", "2", None]
+    info = json.loads(one(db, "SELECT redis('KEYINFO', 'a')"))
+    assert info["type"] == "string" and info["ttl"] == -1 and info["version"] == 1
+
+
+def test_views_hide_expired_keys(db):
+    db.execute("SELECT redis_set('live', 'v')")
+    db.execute("SELECT redis_set('dying', 'v', 'PX', 1)")
+    import time
+    time.sleep(0.01)
+    assert db.execute("SELECT key, value FROM redis_strings").fetchall() == [("live", "v")]
+    assert db.execute("SELECT key FROM redis_keyspace").fetchall() == [("live",)]
+    assert one(db, "SELECT redis_exists('dying')") == 0
+    assert one(db, "SELECT redis('VACUUM')") == 1
+    assert one(db, "SELECT count(*) FROM redlite_keys") == 1
+
+
+def test_function_list_is_exact(db):
+    names = {r[0] for r in db.execute(
+        "SELECT name FROM pragma_function_list WHERE name LIKE 'redis%' OR name LIKE 'redlite%'")}
+    expected = {
+        "redis", "redis_db", "redlite_version", "redlite_debug",
+        # strings
+        "redis_get", "redis_set", "redis_setnx", "redis_setex", "redis_psetex", "redis_getset",
+        "redis_getdel", "redis_getex", "redis_msetnx", "redis_incr", "redis_decr",
+        "redis_incrby", "redis_decrby", "redis_incrbyfloat", "redis_append", "redis_strlen",
+        "redis_getrange", "redis_setrange",
+        # keys
+        "redis_del", "redis_unlink", "redis_exists", "redis_touch", "redis_type", "redis_ttl",
+        "redis_pttl", "redis_expiretime", "redis_pexpiretime", "redis_expire", "redis_pexpire",
+        "redis_expireat", "redis_pexpireat", "redis_persist", "redis_rename", "redis_renamenx",
+        "redis_copy", "redis_randomkey", "redis_dbsize", "redis_flushdb", "redis_flushall",
+        "redis_select", "redis_swapdb", "redis_vacuum",
+        # connection
+        "redis_ping", "redis_echo",
+    }
+    assert names == expected
+    modules = {r[0] for r in db.execute(
+        "SELECT name FROM pragma_module_list WHERE name LIKE 'redis%'")}
+    assert modules == {"redis_keys", "redis_scan"}
+    flags = dict(db.execute(
+        "SELECT name, flags FROM pragma_function_list WHERE name IN ('redis_set','redis_get')"))
+    directonly, deterministic, innocuous = 0x80000, 0x800, 0x200000
+    assert flags["redis_set"] & directonly
+    assert not flags["redis_get"] & directonly
+    for f in flags.values():
+        assert not f & deterministic and not f & innocuous
+
+
+def _incr_worker(args):
+    ext, path, n = args
+    conn = connect(ext, path)
+    for _ in range(n):
+        conn.execute("SELECT redis_incr('counter')").fetchone()
+    conn.close()
+    return n
+
+
+def test_four_processes_share_one_file(ext_path, tmp_path):
+    path = str(tmp_path / "shared.db")
+    connect(ext_path, path).close()  # create the schema once, before the race
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(4) as pool:
+        done = pool.map(_incr_worker, [(ext_path, path, 5000)] * 4)
+    assert sum(done) == 20000
+    conn = connect(ext_path, path)
+    assert one(conn, "SELECT redis_get('counter')") == "20000"
+    assert one(conn, "PRAGMA journal_mode") == "wal"
+    assert one(conn, "PRAGMA integrity_check") == "ok"
+
+
+def test_schema_is_stable_on_reload(ext_path, tmp_path):
+    path = str(tmp_path / "r.db")
+    c1 = connect(ext_path, path)
+    c1.execute("SELECT redis_set('k', 'v')")
+    c1.close()
+    c2 = connect(ext_path, path)
+    assert one(c2, "PRAGMA user_version") == 1
+    assert one(c2, "SELECT redis_get('k')") == "v"
+    tables = {r[0] for r in c2.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"redlite_keys", "redlite_strings", "redlite_hashes", "redlite_lists",
+            "redlite_sets", "redlite_zsets", "redlite_streams", "redlite_stream_entries",
+            "redlite_stream_groups", "redlite_stream_consumers", "redlite_stream_pending",
+            "redlite_history", "redlite_history_config", "redlite_settings"} <= tables

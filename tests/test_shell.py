@@ -1,0 +1,64 @@
+"""The extension in Debian's sqlite3 shell (SQLite 3.40): load, use, errors, and a file
+shared with Python."""
+
+import sqlite3
+import subprocess
+
+
+def shell(db, sql, ext):
+    p = subprocess.run(["sqlite3", "-batch", "-cmd", f".load {ext}", db], input=sql,
+                       capture_output=True, text=True, timeout=60)
+    return p.returncode, p.stdout, p.stderr
+
+
+def test_shell_is_at_least_337():
+    out = subprocess.run(["sqlite3", "--version"], capture_output=True, text=True).stdout
+    assert out.startswith("3.")
+    major, minor = (int(x) for x in out.split(".")[:2])
+    assert (major, minor) >= (3, 37)
+
+
+def test_shell_session(ext_path, tmp_path):
+    db = str(tmp_path / "shell.db")
+    rc, out, err = shell(db, """
+SELECT redis_set('greeting', 'hello');
+SELECT redis_get('greeting');
+SELECT redis_set('n', 10), redis_incrby('n', 5);
+SELECT redis_set('s', 'v', 'EX', 100, 'NX');
+SELECT quote(redis_set('s', 'w', 'NX'));
+SELECT redis_ttl('s'), redis_type('greeting');
+SELECT key, type, ttl FROM redis_keys('*') ORDER BY key;
+BEGIN; SELECT redis_incr('n'); ROLLBACK;
+SELECT redis_get('n');
+""", ext_path)
+    assert rc == 0, err
+    assert out.splitlines() == [
+        "OK", "hello", "OK|15", "OK", "NULL", "100|string",
+        "greeting|string|-1", "n|string|-1", "s|string|100",
+        "16", "15",
+    ]
+
+
+def test_shell_error_text(ext_path, tmp_path):
+    rc, out, err = shell(str(tmp_path / "e.db"),
+                         "SELECT redis_set('g','x');\nSELECT redis_incr('g');\n", ext_path)
+    assert rc != 0
+    assert "ERR value is not an integer or out of range" in err
+
+
+def test_file_shared_between_shell_and_python(ext_path, tmp_path):
+    db = str(tmp_path / "both.db")
+    rc, _, err = shell(db, "SELECT redis_set('from_shell', 'yes');", ext_path)
+    assert rc == 0, err
+    conn = sqlite3.connect(db)
+    conn.enable_load_extension(True)
+    conn.load_extension(ext_path)
+    assert conn.execute("SELECT redis_get('from_shell')").fetchone()[0] == "yes"
+    conn.execute("SELECT redis_set('from_python', 'yes')")
+    conn.close()
+    rc, out, err = shell(db, "SELECT redis_get('from_python');", ext_path)
+    assert (rc, out.strip()) == (0, "yes"), err
+    # Plain SQL with no extension sees the data through the views.
+    p = subprocess.run(["sqlite3", db, "SELECT key, value FROM redis_strings ORDER BY key"],
+                       capture_output=True, text=True)
+    assert p.stdout.splitlines() == ["from_python|yes", "from_shell|yes"]
