@@ -1,0 +1,212 @@
+//! Expiry and time with a controlled clock: no sleeping, exact boundaries.
+
+mod common;
+
+use common::Db;
+
+#[test]
+fn a_key_expires_exactly_at_its_deadline() {
+    let mut db = Db::new();
+    db.script(&[("SET k v PX 1500", "OK"), ("PTTL k", "(integer) 1500"), ("TTL k", "(integer) 2")]);
+    db.clock.advance(1499);
+    db.script(&[("GET k", "\"v\""), ("PTTL k", "(integer) 1"), ("TTL k", "(integer) 0")]);
+    db.clock.advance(1);
+    db.script(&[
+        ("GET k", "(nil)"),
+        ("EXISTS k", "(integer) 0"),
+        ("TTL k", "(integer) -2"),
+        ("TYPE k", "none"),
+        ("DBSIZE", "(integer) 0"),
+        ("KEYS *", "(empty array)"),
+    ]);
+}
+
+#[test]
+fn an_expired_key_is_absent_for_writes_too() {
+    let mut db = Db::new();
+    db.script(&[("SET k 5 EX 10", "OK")]);
+    db.clock.advance(10_000);
+    db.script(&[
+        ("SET k fresh NX", "OK"),
+        ("TTL k", "(integer) -1"),
+        ("SET n 5 EX 1", "OK"),
+    ]);
+    db.clock.advance(1_000);
+    db.script(&[("INCR n", "(integer) 1"), ("TTL n", "(integer) -1")]);
+    db.script(&[("SET r v EX 1", "OK")]);
+    db.clock.advance(1_000);
+    db.script(&[("RENAME r r2", "(error) ERR no such key"), ("APPEND r x", "(integer) 1")]);
+}
+
+#[test]
+fn incr_and_append_keep_the_ttl_but_set_clears_it() {
+    let mut db = Db::new();
+    db.script(&[
+        ("SET n 1 EX 100", "OK"),
+        ("INCR n", "(integer) 2"),
+        ("INCRBYFLOAT n 0.5", "\"2.5\""),
+        ("APPEND n 0", "(integer) 4"),
+        ("SETRANGE n 0 9", "(integer) 4"),
+        ("TTL n", "(integer) 100"),
+        ("SET n 1", "OK"),
+        ("TTL n", "(integer) -1"),
+    ]);
+}
+
+#[test]
+fn expireat_in_the_past_deletes_and_getex_exat_too() {
+    let mut db = Db::new();
+    let past_s = (common::T0 / 1000 - 1).to_string();
+    db.script(&[("SET a 1", "OK"), ("SET b 2", "OK")]);
+    db.script(&[(&format!("EXPIREAT a {past_s}"), "(integer) 1"), ("EXISTS a", "(integer) 0")]);
+    db.script(&[(&format!("GETEX b EXAT {past_s}"), "\"2\""), ("EXISTS b", "(integer) 0")]);
+    let future_ms = (common::T0 + 5_000).to_string();
+    db.script(&[
+        ("SET c 3", "OK"),
+        (&format!("PEXPIREAT c {future_ms}"), "(integer) 1"),
+        ("PTTL c", "(integer) 5000"),
+        ("PEXPIRETIME c", &format!("(integer) {future_ms}")),
+    ]);
+}
+
+#[test]
+fn vacuum_purges_expired_rows() {
+    let mut db = Db::new();
+    db.script(&[("SET a 1 PX 10", "OK"), ("SET b 2 PX 10", "OK"), ("SET c 3", "OK")]);
+    db.clock.advance(10);
+    let rows = |db: &Db| -> i64 {
+        db.conn.query_row("SELECT count(*) FROM redlite_keys", [], |r| r.get(0)).unwrap()
+    };
+    assert_eq!(rows(&db), 3, "reads do not delete");
+    db.script(&[("VACUUM", "(integer) 2")]);
+    assert_eq!(rows(&db), 1);
+    let strings: i64 =
+        db.conn.query_row("SELECT count(*) FROM redlite_strings", [], |r| r.get(0)).unwrap();
+    assert_eq!(strings, 1, "values are deleted by cascade");
+}
+
+#[test]
+fn writes_sweep_expired_keys_when_autovacuum_is_on() {
+    let mut db = Db::new();
+    for i in 0..10 {
+        db.run(&format!("SET dead{i} v PX 5"));
+    }
+    db.clock.advance(2_000);
+    db.script(&[("AUTOVACUUM OFF", "OK")]);
+    for i in 0..70 {
+        db.run(&format!("SET live{i} v"));
+    }
+    let dead = |db: &Db| -> i64 {
+        db.conn
+            .query_row("SELECT count(*) FROM redlite_keys WHERE key LIKE 'dead%'", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(dead(&db), 10, "no sweep while off");
+    db.script(&[("AUTOVACUUM ON", "OK"), ("AUTOVACUUM INTERVAL 0", "OK")]);
+    for i in 0..70 {
+        db.run(&format!("SET live{i} v"));
+    }
+    assert_eq!(dead(&db), 0, "a sweep ran within 64 writes");
+    db.script(&[
+        ("AUTOVACUUM INTERVAL -1", "(error) ERR interval must be zero or positive"),
+        ("AUTOVACUUM MAYBE", "(error) ERR syntax error"),
+    ]);
+}
+
+#[test]
+fn keyinfo_reports_times_and_versions() {
+    let mut db = Db::new();
+    db.script(&[("SET k v EX 60", "OK")]);
+    db.clock.advance(250);
+    db.script(&[("APPEND k w", "(integer) 2")]);
+    let t0 = common::T0;
+    let want = format!(
+        "{{\"type\":\"string\",\"ttl\":(integer) 60,\"created_at\":(integer) {t0},\"updated_at\":(integer) {},\"version\":(integer) 2}}",
+        t0 + 250
+    );
+    assert_eq!(db.run("KEYINFO k"), want);
+    assert_eq!(db.run("KEYINFO nope"), "(nil)");
+}
+
+#[test]
+fn scan_visits_every_key_once_across_pages() {
+    let mut db = Db::new();
+    for i in 0..95 {
+        db.run(&format!("SET key:{i} v"));
+    }
+    db.run("SET other v");
+    let mut cursor = "0".to_string();
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    loop {
+        let argv = ["SCAN", cursor.as_str(), "MATCH", "key:*", "COUNT", "10"];
+        let refs: Vec<&[u8]> = argv.iter().map(|s| s.as_bytes()).collect();
+        let redlite::Reply::Array(parts) = db.exec(&refs) else { panic!("SCAN reply") };
+        let (redlite::Reply::Bulk(next), redlite::Reply::Array(keys)) = (&parts[0], &parts[1]) else {
+            panic!("SCAN shape")
+        };
+        for k in keys {
+            if let redlite::Reply::Bulk(b) = k {
+                seen.push(String::from_utf8(b.clone()).unwrap());
+            }
+        }
+        pages += 1;
+        cursor = String::from_utf8(next.clone()).unwrap();
+        if cursor == "0" {
+            break;
+        }
+    }
+    seen.sort();
+    let mut want: Vec<String> = (0..95).map(|i| format!("key:{i}")).collect();
+    want.sort();
+    assert_eq!(seen, want);
+    assert_eq!(pages, 10);
+}
+
+#[test]
+fn randomkey_skips_expired_keys() {
+    let mut db = Db::new();
+    for i in 0..20 {
+        db.run(&format!("SET dead{i} v PX 1"));
+    }
+    db.run("SET alive v");
+    db.clock.advance(1);
+    for _ in 0..20 {
+        assert_eq!(db.run("RANDOMKEY"), "\"alive\"");
+    }
+}
+
+#[test]
+fn select_isolates_databases_and_swapdb_swaps_them() {
+    let mut db = Db::new();
+    db.script(&[
+        ("SET k zero", "OK"),
+        ("SELECT 3", "OK"),
+        ("GET k", "(nil)"),
+        ("SET k three", "OK"),
+        ("SWAPDB 0 3", "OK"),
+        ("GET k", "\"zero\""),
+        ("SELECT 0", "OK"),
+        ("GET k", "\"three\""),
+        ("FLUSHALL", "OK"),
+        ("SELECT 3", "OK"),
+        ("DBSIZE", "(integer) 0"),
+    ]);
+}
+
+#[test]
+fn a_failed_command_leaves_no_partial_write() {
+    let mut db = Db::new();
+    // MSETNX checks every key before writing any.
+    db.script(&[("SET b taken", "OK"), ("MSETNX a 1 b 2", "(integer) 0"), ("EXISTS a", "(integer) 0")]);
+    // SQLite-level failure mid-command: a trigger aborts the second insert of an MSET.
+    db.conn
+        .execute_batch(
+            "CREATE TRIGGER boom BEFORE INSERT ON redlite_strings \
+             WHEN NEW.value = 'poison' BEGIN SELECT RAISE(ABORT, 'poisoned'); END",
+        )
+        .unwrap();
+    let r = db.run("MSET x 1 y poison");
+    assert!(r.starts_with("(error) ERR"), "{r}");
+    db.script(&[("EXISTS x y", "(integer) 0")]);
+}
