@@ -109,14 +109,25 @@ impl Spec {
 
 use flag::*;
 
-const R: u32 = READONLY;
-const W: u32 = WRITE;
-const RS: u32 = READONLY | SCALAR;
-const WS: u32 = WRITE | SCALAR;
+/// Shorthands for command rows.
+pub mod short {
+    use super::flag::*;
+    /// Read-only.
+    pub const R: u32 = READONLY;
+    /// Write.
+    pub const W: u32 = WRITE;
+    /// Read-only, scalar reply (gets a `redis_<name>` SQL function).
+    pub const RS: u32 = READONLY | SCALAR;
+    /// Write, scalar reply.
+    pub const WS: u32 = WRITE | SCALAR;
+}
+use short::*;
 
+/// One [`Spec`] row: `cmd!(name, arity, flags, first_key, last_key, step, group, summary, handler)`.
+#[macro_export]
 macro_rules! cmd {
     ($name:literal, $arity:expr, $flags:expr, $first:expr, $last:expr, $step:expr, $group:literal, $summary:literal, $run:expr) => {
-        Spec {
+        $crate::command::Spec {
             name: $name,
             arity: $arity,
             flags: $flags,
@@ -130,7 +141,8 @@ macro_rules! cmd {
     };
 }
 
-/// Every command Redlite knows, in groups.
+/// The strings, generic key and connection commands of the core. Each type module
+/// declares its own rows (`hash::COMMANDS`, ...); [`all`] chains them.
 pub static COMMANDS: &[Spec] = &[
     // strings
     cmd!("get", 2, RS | FAST, 1, 1, 1, "string", "Returns the string value of a key.", Some(string::cmd_get)),
@@ -208,9 +220,23 @@ fn cmd_time(cx: &mut Ctx, _a: &mut Args) -> Result<Reply> {
     Ok(Reply::bulks([secs.to_string(), micros.to_string()]))
 }
 
+/// Every module's command rows, in the order `COMMAND` and the docs list them.
+const GROUPS: &[&[Spec]] = &[
+    COMMANDS,
+    crate::hash::COMMANDS,
+    crate::list::COMMANDS,
+    crate::set::COMMANDS,
+    crate::zset::COMMANDS,
+];
+
+/// Every command of the core, from every module.
+pub fn all() -> impl Iterator<Item = &'static Spec> {
+    GROUPS.iter().flat_map(|g| g.iter())
+}
+
 fn table() -> &'static HashMap<&'static str, &'static Spec> {
     static TABLE: OnceLock<HashMap<&'static str, &'static Spec>> = OnceLock::new();
-    TABLE.get_or_init(|| COMMANDS.iter().map(|s| (s.name, s)).collect())
+    TABLE.get_or_init(|| all().map(|s| (s.name, s)).collect())
 }
 
 /// Finds a command by name, ignoring ASCII case.

@@ -5,7 +5,9 @@
 //!   point every front end uses (SQL's `redis()`, the RESP server).
 //! - [`db`]: the keyspace: per-command [`db::Ctx`], key lookups, expiry rules.
 //! - One module per data type, shaped alike (storage functions, then `cmd_*` handlers):
-//!   [`keys`] (generic key commands), [`string`].
+//!   [`keys`] (generic key commands), [`string`], [`hash`], [`list`], [`set`], [`zset`].
+//!   Each declares its command rows (`COMMANDS`) and table-valued functions (`TABLE_FNS`).
+//! - [`vtab`]: the one generic virtual table behind every table-valued function.
 //! - [`reply`], [`error`]: what a command returns, and Redis's exact error text.
 //! - [`value`]: canonical SQL values for byte strings (TEXT when UTF-8 without NUL).
 //! - [`args`], [`num`], [`glob`]: argument cursor, Redis's number rules, Redis's glob.
@@ -22,14 +24,18 @@ pub mod command;
 pub mod db;
 pub mod error;
 pub mod glob;
+pub mod hash;
 pub mod keys;
+pub mod list;
 pub mod num;
 pub mod reply;
 pub mod schema;
+pub mod set;
 pub mod sql;
 pub mod string;
 pub mod value;
 pub mod vtab;
+pub mod zset;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use db::Session;

@@ -18,7 +18,7 @@ use rusqlite::types::{ToSqlOutput, Value};
 use rusqlite::Connection;
 
 use crate::clock::{Clock, SystemClock};
-use crate::command::{self, flag, COMMANDS};
+use crate::command::{self, flag};
 use crate::db::Session;
 use crate::error::Error;
 use crate::reply::Reply;
@@ -103,7 +103,7 @@ enum Kind {
 /// Every scalar function Redlite registers, in registration order.
 pub fn functions() -> Vec<Function> {
     let mut out = vec![Function { name: "redis".into(), n_arg: -1, writes: true, kind: Kind::Generic }];
-    for spec in COMMANDS.iter().filter(|s| s.flags & flag::SCALAR != 0 && s.run.is_some()) {
+    for spec in command::all().filter(|s| s.flags & flag::SCALAR != 0 && s.run.is_some()) {
         out.push(Function {
             name: format!("redis_{}", spec.name),
             n_arg: -1,

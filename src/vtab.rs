@@ -48,7 +48,8 @@ pub struct TableFn {
     pub produce: Producer,
 }
 
-/// Every table-valued function.
+/// The keyspace's table-valued functions; each type module declares its own
+/// (`hash::TABLE_FNS`, ...) and [`all`] chains them.
 pub static TABLE_FNS: &[TableFn] = &[
     TableFn {
         name: "redis_keys",
@@ -103,10 +104,23 @@ fn produce_scan(cx: &mut Ctx, args: &[Option<Vec<u8>>]) -> Result<Vec<Vec<Value>
     }
 }
 
-/// Registers every [`TABLE_FNS`] entry on `conn`.
+/// Every table-valued function, from every module.
+pub fn all() -> impl Iterator<Item = &'static TableFn> {
+    [
+        TABLE_FNS,
+        crate::hash::TABLE_FNS,
+        crate::list::TABLE_FNS,
+        crate::set::TABLE_FNS,
+        crate::zset::TABLE_FNS,
+    ]
+    .into_iter()
+    .flat_map(|g| g.iter())
+}
+
+/// Registers every table-valued function on `conn`.
 pub fn register(conn: &Connection, shared: &Shared) -> Result<()> {
     const MODULE: Module<TableFnTab> = Module::eponymous_only_module();
-    for def in TABLE_FNS {
+    for def in all() {
         let aux = Aux { def, shared: shared.clone() };
         conn.create_module(def.name, &MODULE, Some(aux))
             .map_err(|e| Error::err(format!("registering {}: {e}", def.name)))?;

@@ -1,0 +1,10 @@
+//! Hashes: storage in `redlite_hashes`, then the command handlers.
+
+use crate::command::Spec;
+use crate::vtab::TableFn;
+
+/// This module's command rows.
+pub static COMMANDS: &[Spec] = &[];
+
+/// This module's table-valued functions.
+pub static TABLE_FNS: &[TableFn] = &[];
