@@ -14,7 +14,7 @@ use crate::clock::Clock;
 use crate::db::{Ctx, Session};
 use crate::error::{Error, Result};
 use crate::reply::Reply;
-use crate::{keys, string};
+use crate::{history, keys, string};
 
 /// A command handler: parse the arguments, run against the context, reply.
 pub type Handler = fn(&mut Ctx, &mut Args) -> Result<Reply>;
@@ -227,6 +227,8 @@ const GROUPS: &[&[Spec]] = &[
     crate::list::COMMANDS,
     crate::set::COMMANDS,
     crate::zset::COMMANDS,
+    crate::stream::COMMANDS,
+    crate::history::COMMANDS,
 ];
 
 /// Every command of the core, from every module.
@@ -276,14 +278,18 @@ pub fn execute(conn: &Connection, session: &mut Session, clock: &dyn Clock, argv
         Error::err(format!("'{}' is only available through redlite-server", spec.name))
     })?;
     run_in_transaction(conn, spec.is_write(), |conn| {
-        let mut cx = Ctx { conn, session, now_ms: clock.now_ms() };
+        let mut cx = Ctx::new(conn, session, clock.now_ms());
         let reply = run(&mut cx, &mut Args::new(&argv[1..]))?;
         if spec.is_write() {
             cx.session.writes_since_sweep += 1;
             if cx.session.writes_since_sweep >= SWEEP_EVERY_WRITES {
                 cx.session.writes_since_sweep = 0;
-                keys::maybe_sweep(&cx)?;
+                keys::maybe_sweep(&mut cx)?;
             }
+        }
+        // History is recorded here, once, in the command's own transaction.
+        if !cx.dirty.is_empty() {
+            history::record(&mut cx, spec.name)?;
         }
         Ok(reply)
     })

@@ -88,6 +88,27 @@ pub struct Ctx<'a> {
     pub session: &'a mut Session,
     /// The command's one reading of the clock.
     pub now_ms: i64,
+    /// Keys this command changed, in order, for history. Filled by the keyspace
+    /// methods below, so type modules record nothing themselves.
+    pub dirty: Vec<Dirty>,
+    /// The operation name history records, when it is not the command's name.
+    pub op: Option<&'static str>,
+}
+
+/// A key a command changed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Dirty {
+    /// The key with this id was created or modified and still exists.
+    Live(i64),
+    /// The key was deleted; `expired` when it went because its time was up.
+    Deleted {
+        /// Its database.
+        db: i64,
+        /// Its name.
+        key: Vec<u8>,
+        /// True for an expiry, false for a deletion by the command.
+        expired: bool,
+    },
 }
 
 /// A live key's row.
@@ -101,7 +122,12 @@ pub struct KeyRow {
     pub expire_at: Option<i64>,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    /// A context for one command starting at `now_ms`.
+    pub fn new(conn: &'a Connection, session: &'a mut Session, now_ms: i64) -> Ctx<'a> {
+        Ctx { conn, session, now_ms, dirty: Vec::new(), op: None }
+    }
+
     /// The selected database.
     pub fn db(&self) -> i64 {
         self.session.db
@@ -127,15 +153,15 @@ impl Ctx<'_> {
     }
 
     /// Looks up a key for writing: an expired key is deleted now and reported absent.
-    pub fn lookup_write(&self, key: &[u8]) -> Result<Option<KeyRow>> {
+    pub fn lookup_write(&mut self, key: &[u8]) -> Result<Option<KeyRow>> {
         self.lookup_write_in(self.db(), key)
     }
 
     /// [`Ctx::lookup_write`] in database `db`.
-    pub fn lookup_write_in(&self, db: i64, key: &[u8]) -> Result<Option<KeyRow>> {
+    pub fn lookup_write_in(&mut self, db: i64, key: &[u8]) -> Result<Option<KeyRow>> {
         match self.raw_lookup(db, key)? {
             Some(row) if !self.is_live(row.expire_at) => {
-                self.delete_id(row.id)?;
+                self.remove(row.id, true)?;
                 Ok(None)
             }
             other => Ok(other),
@@ -143,7 +169,7 @@ impl Ctx<'_> {
     }
 
     /// [`Ctx::lookup_write`] with a type check.
-    pub fn lookup_write_typed(&self, key: &[u8], ty: KeyType) -> Result<Option<KeyRow>> {
+    pub fn lookup_write_typed(&mut self, key: &[u8], ty: KeyType) -> Result<Option<KeyRow>> {
         match self.lookup_write(key)? {
             Some(row) if row.ty != ty => Err(Error::WrongType),
             other => Ok(other),
@@ -170,48 +196,107 @@ impl Ctx<'_> {
     }
 
     /// Creates a key in the selected database; the name must be free.
-    pub fn create(&self, key: &[u8], ty: KeyType, expire_at: Option<i64>) -> Result<i64> {
+    pub fn create(&mut self, key: &[u8], ty: KeyType, expire_at: Option<i64>) -> Result<i64> {
         self.create_in(self.db(), key, ty, expire_at)
     }
 
     /// Creates a key in database `db`; the name must be free.
-    pub fn create_in(&self, db: i64, key: &[u8], ty: KeyType, expire_at: Option<i64>) -> Result<i64> {
+    pub fn create_in(&mut self, db: i64, key: &[u8], ty: KeyType, expire_at: Option<i64>) -> Result<i64> {
         let mut stmt = self.conn.prepare_cached(
             "INSERT INTO redlite_keys (db, key, type, expire_at, version, created_at, updated_at) \
              VALUES (?1, ?2, ?3, ?4, 1, ?5, ?5)",
         )?;
         stmt.execute(params![db, value::to_sql(key), ty as i64, expire_at, self.now_ms])?;
-        Ok(self.conn.last_insert_rowid())
+        let id = self.conn.last_insert_rowid();
+        self.dirty.push(Dirty::Live(id));
+        Ok(id)
     }
 
     /// Records a write to key `id`: bumps its version and update time.
-    pub fn touch(&self, id: i64) -> Result<()> {
+    pub fn touch(&mut self, id: i64) -> Result<()> {
         let mut stmt = self.conn.prepare_cached(
             "UPDATE redlite_keys SET version = version + 1, updated_at = ?2 WHERE id = ?1",
         )?;
         stmt.execute(params![id, self.now_ms])?;
+        self.dirty.push(Dirty::Live(id));
         Ok(())
     }
 
     /// Sets a key's expiry (None = persist) and records the write.
-    pub fn set_expire(&self, id: i64, expire_at: Option<i64>) -> Result<()> {
+    pub fn set_expire(&mut self, id: i64, expire_at: Option<i64>) -> Result<()> {
         let mut stmt = self.conn.prepare_cached(
             "UPDATE redlite_keys SET expire_at = ?2, version = version + 1, updated_at = ?3 \
              WHERE id = ?1",
         )?;
         stmt.execute(params![id, expire_at, self.now_ms])?;
+        self.dirty.push(Dirty::Live(id));
         Ok(())
     }
 
+    /// Renames key `id` to `new_key` in database `db` (the name must be free).
+    pub fn rename_id(&mut self, id: i64, db: i64, new_key: &[u8]) -> Result<()> {
+        let old = self.name_of(id)?;
+        self.conn
+            .prepare_cached(
+                "UPDATE redlite_keys SET db = ?2, key = ?3, version = version + 1, \
+                 updated_at = ?4 WHERE id = ?1",
+            )?
+            .execute(params![id, db, value::to_sql(new_key), self.now_ms])?;
+        if let Some((db, key)) = old {
+            self.dirty.push(Dirty::Deleted { db, key, expired: false });
+        }
+        self.dirty.push(Dirty::Live(id));
+        Ok(())
+    }
+
+    /// (db, key) of key `id`, if it exists.
+    pub fn name_of(&self, id: i64) -> Result<Option<(i64, Vec<u8>)>> {
+        let mut stmt = self.conn.prepare_cached("SELECT db, key FROM redlite_keys WHERE id = ?1")?;
+        Ok(stmt
+            .query_row([id], |r| Ok((r.get(0)?, value::from_sql(r.get_ref(1)?).unwrap_or_default())))
+            .optional()?)
+    }
+
     /// Deletes a key and, by cascade, its contents.
-    pub fn delete_id(&self, id: i64) -> Result<()> {
-        let mut stmt = self.conn.prepare_cached("DELETE FROM redlite_keys WHERE id = ?1")?;
-        stmt.execute([id])?;
+    pub fn delete_id(&mut self, id: i64) -> Result<()> {
+        self.remove(id, false)
+    }
+
+    fn remove(&mut self, id: i64, expired: bool) -> Result<()> {
+        let mut stmt =
+            self.conn.prepare_cached("DELETE FROM redlite_keys WHERE id = ?1 RETURNING db, key")?;
+        let gone = stmt
+            .query_row([id], |r| Ok((r.get(0)?, value::from_sql(r.get_ref(1)?).unwrap_or_default())))
+            .optional()?;
+        if let Some((db, key)) = gone {
+            self.dirty.push(Dirty::Deleted { db, key, expired });
+        }
+        Ok(())
+    }
+
+    /// Deletes every key of database `db` (every database for `None`), recording each
+    /// deletion only when history is on somewhere (FLUSHDB on a large database otherwise
+    /// costs one statement).
+    pub fn delete_all(&mut self, db: Option<i64>) -> Result<()> {
+        if crate::history::any_enabled(self)? {
+            let mut stmt = self.conn.prepare_cached(
+                "DELETE FROM redlite_keys WHERE ?1 IS NULL OR db = ?1 RETURNING db, key",
+            )?;
+            let mut rows = stmt.query([db])?;
+            while let Some(r) = rows.next()? {
+                let key = value::from_sql(r.get_ref(1)?).unwrap_or_default();
+                self.dirty.push(Dirty::Deleted { db: r.get(0)?, key, expired: false });
+            }
+        } else {
+            self.conn
+                .prepare_cached("DELETE FROM redlite_keys WHERE ?1 IS NULL OR db = ?1")?
+                .execute([db])?;
+        }
         Ok(())
     }
 
     /// Deletes a live key by name; true if it existed.
-    pub fn delete_key(&self, key: &[u8]) -> Result<bool> {
+    pub fn delete_key(&mut self, key: &[u8]) -> Result<bool> {
         match self.lookup_write(key)? {
             Some(row) => {
                 self.delete_id(row.id)?;
@@ -222,11 +307,18 @@ impl Ctx<'_> {
     }
 
     /// Deletes up to `limit` expired keys (all databases); returns how many.
-    pub fn sweep_expired(&self, limit: i64) -> Result<usize> {
+    pub fn sweep_expired(&mut self, limit: i64) -> Result<usize> {
         let mut stmt = self.conn.prepare_cached(
             "DELETE FROM redlite_keys WHERE id IN \
-             (SELECT id FROM redlite_keys WHERE expire_at <= ?1 LIMIT ?2)",
+             (SELECT id FROM redlite_keys WHERE expire_at <= ?1 LIMIT ?2) RETURNING db, key",
         )?;
-        Ok(stmt.execute(params![self.now_ms, limit])?)
+        let mut rows = stmt.query(params![self.now_ms, limit])?;
+        let mut n = 0;
+        while let Some(r) = rows.next()? {
+            n += 1;
+            let key = value::from_sql(r.get_ref(1)?).unwrap_or_default();
+            self.dirty.push(Dirty::Deleted { db: r.get(0)?, key, expired: true });
+        }
+        Ok(n)
     }
 }

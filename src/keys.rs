@@ -368,10 +368,7 @@ fn rename_generic(cx: &mut Ctx, a: &mut Args, nx: bool) -> Result<Reply> {
         }
         cx.delete_id(existing.id)?;
     }
-    let mut stmt = cx.conn.prepare_cached(
-        "UPDATE redlite_keys SET key = ?2, version = version + 1, updated_at = ?3 WHERE id = ?1",
-    )?;
-    stmt.execute(params![row.id, value::to_sql(dst), cx.now_ms])?;
+    cx.rename_id(row.id, cx.db(), dst)?;
     Ok(if nx { Reply::Int(1) } else { Reply::ok() })
 }
 
@@ -482,16 +479,14 @@ fn flush_mode(a: &mut Args) -> Result<()> {
 /// FLUSHDB [ASYNC | SYNC]
 pub fn cmd_flushdb(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     flush_mode(a)?;
-    cx.conn
-        .prepare_cached("DELETE FROM redlite_keys WHERE db = ?1")?
-        .execute([cx.db()])?;
+    cx.delete_all(Some(cx.db()))?;
     Ok(Reply::ok())
 }
 
 /// FLUSHALL [ASYNC | SYNC]
 pub fn cmd_flushall(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     flush_mode(a)?;
-    cx.conn.prepare_cached("DELETE FROM redlite_keys")?.execute([])?;
+    cx.delete_all(None)?;
     Ok(Reply::ok())
 }
 
@@ -591,7 +586,7 @@ fn put_setting(cx: &Ctx, name: &str, v: i64) -> Result<()> {
 
 /// Runs an expired-key sweep if autovacuum is on and the interval has passed.
 /// Called by the executor every so many writes; returns keys purged.
-pub fn maybe_sweep(cx: &Ctx) -> Result<usize> {
+pub fn maybe_sweep(cx: &mut Ctx) -> Result<usize> {
     let av = autovacuum(cx)?;
     if !av.enabled || cx.now_ms - av.last_run_ms < av.interval_ms {
         return Ok(0);

@@ -7,6 +7,7 @@
 //! - One module per data type, shaped alike (storage functions, then `cmd_*` handlers):
 //!   [`keys`] (generic key commands), [`string`], [`hash`], [`list`], [`set`], [`zset`].
 //!   Each declares its command rows (`COMMANDS`) and table-valued functions (`TABLE_FNS`).
+//! - [`history`]: per-key history, recorded by the executor, and the HISTORY command.
 //! - [`vtab`]: the one generic virtual table behind every table-valued function.
 //! - [`reply`], [`error`]: what a command returns, and Redis's exact error text.
 //! - [`value`]: canonical SQL values for byte strings (TEXT when UTF-8 without NUL).
@@ -24,6 +25,8 @@ pub mod command;
 pub mod db;
 pub mod error;
 pub mod glob;
+pub mod history;
+pub mod history_table;
 pub mod hash;
 pub mod keys;
 pub mod list;
@@ -32,6 +35,7 @@ pub mod reply;
 pub mod schema;
 pub mod set;
 pub mod sql;
+pub mod stream;
 pub mod string;
 pub mod value;
 pub mod vtab;

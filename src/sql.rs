@@ -22,7 +22,7 @@ use crate::command::{self, flag};
 use crate::db::Session;
 use crate::error::Error;
 use crate::reply::Reply;
-use crate::{schema, value, vtab};
+use crate::{history_table, schema, value, vtab};
 
 /// State shared by every function registered on one connection.
 #[derive(Clone)]
@@ -71,6 +71,7 @@ pub fn register_with_clock(conn: &Connection, clock: Arc<dyn Clock>) -> crate::R
             .map_err(|e| Error::err(format!("registering {}: {e}", f.name)))?;
     }
     vtab::register(conn, &shared)?;
+    history_table::register(conn, &shared)?;
     Ok(())
 }
 

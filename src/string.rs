@@ -71,7 +71,7 @@ pub enum Ttl {
 
 /// Stores `v` at `key`, replacing a value of any type. `existing` is the key's row
 /// from [`Ctx::lookup_write`].
-pub fn set(cx: &Ctx, key: &[u8], v: &[u8], existing: Option<KeyRow>, ttl: Ttl) -> Result<()> {
+pub fn set(cx: &mut Ctx, key: &[u8], v: &[u8], existing: Option<KeyRow>, ttl: Ttl) -> Result<()> {
     match existing {
         Some(row) if row.ty == KeyType::String => {
             write_value(cx, row.id, v)?;
@@ -98,7 +98,7 @@ pub fn set(cx: &Ctx, key: &[u8], v: &[u8], existing: Option<KeyRow>, ttl: Ttl) -
 }
 
 /// Reads a string key for writing: `WRONGTYPE` for another type.
-fn lookup_string(cx: &Ctx, key: &[u8]) -> Result<Option<(KeyRow, Vec<u8>)>> {
+fn lookup_string(cx: &mut Ctx, key: &[u8]) -> Result<Option<(KeyRow, Vec<u8>)>> {
     match cx.lookup_write_typed(key, KeyType::String)? {
         Some(row) => Ok(Some((row, read(cx, row.id)?))),
         None => Ok(None),
@@ -106,7 +106,7 @@ fn lookup_string(cx: &Ctx, key: &[u8]) -> Result<Option<(KeyRow, Vec<u8>)>> {
 }
 
 /// Adds `delta` to the integer at `key` and returns the result.
-pub fn incr_by(cx: &Ctx, key: &[u8], delta: i64) -> Result<i64> {
+pub fn incr_by(cx: &mut Ctx, key: &[u8], delta: i64) -> Result<i64> {
     let current = lookup_string(cx, key)?;
     let old = match &current {
         Some((_, v)) => num::parse_i64(v).ok_or(Error::NotInteger)?,

@@ -112,6 +112,7 @@ pub fn all() -> impl Iterator<Item = &'static TableFn> {
         crate::list::TABLE_FNS,
         crate::set::TABLE_FNS,
         crate::zset::TABLE_FNS,
+        crate::stream::TABLE_FNS,
     ]
     .into_iter()
     .flat_map(|g| g.iter())
@@ -244,7 +245,7 @@ impl TableFnCursor<'_> {
         let conn = unsafe { Connection::from_handle(tab.db)? };
         let mut session = tab.shared.session()?;
         let now_ms = tab.shared.clock().now_ms();
-        let mut cx = Ctx { conn: &conn, session: &mut session, now_ms };
+        let mut cx = Ctx::new(&conn, &mut session, now_ms);
         (tab.def.produce)(&mut cx, args).map_err(user_error)
     }
 }

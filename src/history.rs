@@ -1,0 +1,777 @@
+//! History and time travel: every write to a key with history on is recorded, in the
+//! same transaction as the write, as a snapshot of the key's state after it.
+//!
+//! - Opt-in at three levels, the most specific winning: global, database, key
+//!   (`redlite_history_config`, level 0/1/2). Each level may carry a retention:
+//!   unlimited, `TIME ms`, or `COUNT n`, enforced as entries are written.
+//! - The executor calls [`record`] once per successful write command with the keys the
+//!   keyspace methods marked dirty (`Ctx::dirty`), so no type module records anything.
+//! - Snapshots are MessagePack ([`Snapshot`]); SQL readers get JSON
+//!   (`redis_history.value`, `redis_history_at`).
+//! - Entries outlive their key: a deletion or expiry is an entry with no type and value.
+
+use std::collections::HashMap;
+
+use rusqlite::{params, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+
+use crate::args::Args;
+use crate::command::short::W;
+use crate::command::Spec;
+use crate::db::{Ctx, Dirty, KeyType};
+use crate::error::{Error, Result};
+use crate::glob::glob_match;
+use crate::num::fmt_g17;
+use crate::reply::Reply;
+use crate::sql::to_json;
+use crate::value;
+
+/// This module's command rows.
+pub static COMMANDS: &[Spec] = &[crate::cmd!(
+    "history",
+    -2,
+    W,
+    0,
+    0,
+    0,
+    "generic",
+    "Redlite: per-key history (ENABLE, DISABLE, GET, GETAT, LIST, STATS, CLEAR, PRUNE, RESTORE, DIFF).",
+    Some(cmd_history)
+)];
+
+/// A key's state at one moment, as history stores it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Snapshot {
+    /// A string's bytes.
+    String(ByteBuf),
+    /// A hash's (field, value) pairs, by field.
+    Hash(Vec<(ByteBuf, ByteBuf)>),
+    /// A list's elements, head first.
+    List(Vec<ByteBuf>),
+    /// A set's members, by member.
+    Set(Vec<ByteBuf>),
+    /// A sorted set's (member, score) pairs, by score then member.
+    ZSet(Vec<(ByteBuf, f64)>),
+    /// A stream's entries: (ms, seq, field/value pairs).
+    Stream(Vec<(i64, i64, Vec<(ByteBuf, ByteBuf)>)>),
+}
+
+fn bufs(rows: Vec<Vec<u8>>) -> Vec<ByteBuf> {
+    rows.into_iter().map(ByteBuf::from).collect()
+}
+
+/// Reads key `id`'s current contents.
+pub fn snapshot(cx: &Ctx, id: i64, ty: KeyType) -> Result<Snapshot> {
+    let bytes = |r: &rusqlite::Row, i| -> rusqlite::Result<Vec<u8>> {
+        Ok(value::from_sql(r.get_ref(i)?).unwrap_or_default())
+    };
+    let one_col = |sql: &str| -> Result<Vec<Vec<u8>>> {
+        let mut stmt = cx.conn.prepare_cached(sql)?;
+        let rows = stmt.query_map([id], |r| bytes(r, 0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    };
+    Ok(match ty {
+        KeyType::String => {
+            let v = one_col("SELECT value FROM redlite_strings WHERE key_id = ?1")?;
+            Snapshot::String(ByteBuf::from(v.into_iter().next().unwrap_or_default()))
+        }
+        KeyType::Hash => {
+            let mut stmt = cx.conn.prepare_cached(
+                "SELECT field, value FROM redlite_hashes WHERE key_id = ?1 ORDER BY field",
+            )?;
+            let rows = stmt.query_map([id], |r| {
+                Ok((ByteBuf::from(bytes(r, 0)?), ByteBuf::from(bytes(r, 1)?)))
+            })?;
+            Snapshot::Hash(rows.collect::<rusqlite::Result<_>>()?)
+        }
+        KeyType::List => Snapshot::List(bufs(one_col(
+            "SELECT value FROM redlite_lists WHERE key_id = ?1 ORDER BY pos",
+        )?)),
+        KeyType::Set => Snapshot::Set(bufs(one_col(
+            "SELECT member FROM redlite_sets WHERE key_id = ?1 ORDER BY member",
+        )?)),
+        KeyType::ZSet => {
+            let mut stmt = cx.conn.prepare_cached(
+                "SELECT member, score FROM redlite_zsets WHERE key_id = ?1 \
+                 ORDER BY score, CAST(member AS BLOB)",
+            )?;
+            let rows = stmt.query_map([id], |r| Ok((ByteBuf::from(bytes(r, 0)?), r.get(1)?)))?;
+            Snapshot::ZSet(rows.collect::<rusqlite::Result<_>>()?)
+        }
+        KeyType::Stream => {
+            let mut stmt = cx.conn.prepare_cached(
+                "SELECT ms, seq, fields FROM redlite_stream_entries WHERE key_id = ?1 \
+                 ORDER BY ms, seq",
+            )?;
+            let rows = stmt.query_map([id], |r| {
+                let fields = crate::stream::decode_fields(r.get_ref(2)?.as_blob()?);
+                let fields = fields
+                    .into_iter()
+                    .map(|(f, v)| (ByteBuf::from(f), ByteBuf::from(v)))
+                    .collect();
+                Ok((r.get(0)?, r.get(1)?, fields))
+            })?;
+            Snapshot::Stream(rows.collect::<rusqlite::Result<_>>()?)
+        }
+    })
+}
+
+impl Snapshot {
+    /// The type this snapshot holds.
+    pub fn key_type(&self) -> KeyType {
+        match self {
+            Snapshot::String(_) => KeyType::String,
+            Snapshot::Hash(_) => KeyType::Hash,
+            Snapshot::List(_) => KeyType::List,
+            Snapshot::Set(_) => KeyType::Set,
+            Snapshot::ZSet(_) => KeyType::ZSet,
+            Snapshot::Stream(_) => KeyType::Stream,
+        }
+    }
+
+    /// MessagePack bytes, as stored in `redlite_history.value`.
+    pub fn encode(&self) -> Vec<u8> {
+        // Serializing plain owned data into memory cannot fail.
+        rmp_serde::to_vec(self).unwrap_or_default()
+    }
+
+    /// Decodes a stored snapshot; `None` for a damaged one.
+    pub fn decode(bytes: &[u8]) -> Option<Snapshot> {
+        rmp_serde::from_slice(bytes).ok()
+    }
+
+    /// The reply of the type's natural full read: GET, HGETALL, LRANGE 0 -1, SMEMBERS,
+    /// ZRANGE 0 -1 WITHSCORES, XRANGE - +.
+    pub fn to_reply(&self) -> Reply {
+        let bulk = |b: &ByteBuf| Reply::Bulk(b.to_vec());
+        match self {
+            Snapshot::String(v) => bulk(v),
+            Snapshot::Hash(pairs) => {
+                Reply::Array(pairs.iter().flat_map(|(f, v)| [bulk(f), bulk(v)]).collect())
+            }
+            Snapshot::List(items) | Snapshot::Set(items) => {
+                Reply::Array(items.iter().map(bulk).collect())
+            }
+            Snapshot::ZSet(pairs) => Reply::Array(
+                pairs
+                    .iter()
+                    .flat_map(|(m, s)| [bulk(m), Reply::Bulk(fmt_g17(*s).into_bytes())])
+                    .collect(),
+            ),
+            Snapshot::Stream(entries) => Reply::Array(
+                entries
+                    .iter()
+                    .map(|(ms, seq, fields)| {
+                        Reply::Array(vec![
+                            Reply::Bulk(format!("{ms}-{seq}").into_bytes()),
+                            Reply::Array(
+                                fields.iter().flat_map(|(f, v)| [bulk(f), bulk(v)]).collect(),
+                            ),
+                        ])
+                    })
+                    .collect(),
+            ),
+        }
+    }
+
+    /// JSON for SQL readers: a string as a JSON string, a hash as an object, a list or
+    /// set as an array, a sorted set as an object of member → score, a stream as an
+    /// array of `{"id": "ms-seq", "fields": {...}}`.
+    pub fn to_json(&self) -> String {
+        let reply = match self {
+            Snapshot::Hash(pairs) => Reply::Map(
+                pairs.iter().map(|(f, v)| (Reply::Bulk(f.to_vec()), Reply::Bulk(v.to_vec()))).collect(),
+            ),
+            Snapshot::ZSet(pairs) => Reply::Map(
+                pairs.iter().map(|(m, s)| (Reply::Bulk(m.to_vec()), Reply::Double(*s))).collect(),
+            ),
+            Snapshot::Stream(entries) => Reply::Array(
+                entries
+                    .iter()
+                    .map(|(ms, seq, fields)| {
+                        Reply::Map(vec![
+                            (Reply::bulk("id"), Reply::Bulk(format!("{ms}-{seq}").into_bytes())),
+                            (
+                                Reply::bulk("fields"),
+                                Reply::Map(
+                                    fields
+                                        .iter()
+                                        .map(|(f, v)| (Reply::Bulk(f.to_vec()), Reply::Bulk(v.to_vec())))
+                                        .collect(),
+                                ),
+                            ),
+                        ])
+                    })
+                    .collect(),
+            ),
+            other => other.to_reply(),
+        };
+        let mut out = String::new();
+        to_json(&reply, &mut out);
+        out
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Configuration
+
+/// Retention of one configuration level.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Retention {
+    /// Keep everything.
+    Unlimited,
+    /// Keep entries newer than this many ms.
+    Time(i64),
+    /// Keep this many newest entries per key.
+    Count(i64),
+}
+
+/// True if any level enables history (one indexed probe; the cheap path of every write).
+pub fn any_enabled(cx: &Ctx) -> Result<bool> {
+    let mut stmt = cx
+        .conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM redlite_history_config WHERE enabled = 1)")?;
+    Ok(stmt.query_row([], |r| r.get(0))?)
+}
+
+/// The effective setting for one key: `None` when history is off for it.
+pub fn setting_for(cx: &Ctx, db: i64, key: &[u8]) -> Result<Option<Retention>> {
+    let mut stmt = cx.conn.prepare_cached(
+        "SELECT enabled, retention_kind, retention_value FROM redlite_history_config \
+         WHERE (level = 2 AND db = ?1 AND key = ?2) OR (level = 1 AND db = ?1) OR level = 0 \
+         ORDER BY level DESC LIMIT 1",
+    )?;
+    let row = stmt
+        .query_row(params![db, value::to_sql(key)], |r| {
+            Ok((r.get::<_, bool>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, Option<i64>>(2)?))
+        })
+        .optional()?;
+    Ok(match row {
+        Some((true, kind, n)) => Some(match (kind.as_deref(), n) {
+            (Some("time"), Some(ms)) => Retention::Time(ms),
+            (Some("count"), Some(n)) => Retention::Count(n),
+            _ => Retention::Unlimited,
+        }),
+        _ => None,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Recording
+
+/// Records the state after a write of every key the command changed (`cx.dirty`), for
+/// keys with history on. Called by the executor inside the command's transaction.
+pub fn record(cx: &mut Ctx, command: &'static str) -> Result<()> {
+    let dirty = std::mem::take(&mut cx.dirty);
+    if !any_enabled(cx)? {
+        return Ok(());
+    }
+    let op = cx.op.unwrap_or(command);
+    // The final state per key name decides the entry: a key deleted and recreated by one
+    // command (SET over a hash) gets one entry holding the new value.
+    #[derive(Clone, Copy)]
+    enum Fate {
+        Live(i64),
+        Gone { expired: bool },
+    }
+    let mut order: Vec<(i64, Vec<u8>)> = Vec::new();
+    let mut fate: HashMap<(i64, Vec<u8>), Fate> = HashMap::new();
+    for d in dirty {
+        let (name, state) = match d {
+            Dirty::Live(id) => match cx.name_of(id)? {
+                Some(name) => (name, Fate::Live(id)),
+                None => continue,
+            },
+            Dirty::Deleted { db, key, expired } => ((db, key), Fate::Gone { expired }),
+        };
+        if !fate.contains_key(&name) {
+            order.push(name.clone());
+        }
+        fate.insert(name, state);
+    }
+    for name in order {
+        let Some(retention) = setting_for(cx, name.0, &name.1)? else { continue };
+        match fate[&name] {
+            Fate::Live(id) => write_live(cx, id, &name, op)?,
+            Fate::Gone { expired } => write_gone(cx, &name, if expired { "expire" } else { op })?,
+        }
+        enforce(cx, &name, retention)?;
+    }
+    Ok(())
+}
+
+fn write_live(cx: &Ctx, id: i64, name: &(i64, Vec<u8>), op: &str) -> Result<()> {
+    let (ty, version, expire_at): (i64, i64, Option<i64>) = cx
+        .conn
+        .prepare_cached("SELECT type, version, expire_at FROM redlite_keys WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    let Some(kt) = KeyType::from_i64(ty) else { return Ok(()) };
+    let snap = snapshot(cx, id, kt)?;
+    insert(cx, name, version, op, Some(ty), Some(snap.encode()), expire_at)
+}
+
+fn write_gone(cx: &Ctx, name: &(i64, Vec<u8>), op: &str) -> Result<()> {
+    let last: Option<i64> = cx
+        .conn
+        .prepare_cached(
+            "SELECT version FROM redlite_history WHERE db = ?1 AND key = ?2 \
+             ORDER BY ts_ms DESC, id DESC LIMIT 1",
+        )?
+        .query_row(params![name.0, value::to_sql(&name.1)], |r| r.get(0))
+        .optional()?;
+    insert(cx, name, last.unwrap_or(0) + 1, op, None, None, None)
+}
+
+fn insert(
+    cx: &Ctx,
+    name: &(i64, Vec<u8>),
+    version: i64,
+    op: &str,
+    ty: Option<i64>,
+    snap: Option<Vec<u8>>,
+    expire_at: Option<i64>,
+) -> Result<()> {
+    cx.conn
+        .prepare_cached(
+            "INSERT INTO redlite_history (db, key, version, op, ts_ms, type, value, expire_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?
+        .execute(params![name.0, value::to_sql(&name.1), version, op, cx.now_ms, ty, snap, expire_at])?;
+    Ok(())
+}
+
+/// Applies retention to one key's entries: an index range delete, never a table scan.
+fn enforce(cx: &Ctx, name: &(i64, Vec<u8>), retention: Retention) -> Result<()> {
+    let key = value::to_sql(&name.1);
+    match retention {
+        Retention::Unlimited => {}
+        Retention::Time(ms) => {
+            cx.conn
+                .prepare_cached(
+                    "DELETE FROM redlite_history WHERE db = ?1 AND key = ?2 AND ts_ms < ?3",
+                )?
+                .execute(params![name.0, key, cx.now_ms.saturating_sub(ms)])?;
+        }
+        Retention::Count(n) => {
+            cx.conn
+                .prepare_cached(
+                    "DELETE FROM redlite_history WHERE id IN (SELECT id FROM redlite_history \
+                     WHERE db = ?1 AND key = ?2 ORDER BY ts_ms DESC, id DESC LIMIT -1 OFFSET ?3)",
+                )?
+                .execute(params![name.0, key, n])?;
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Reading
+
+/// One recorded entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// Database.
+    pub db: i64,
+    /// Key name.
+    pub key: Vec<u8>,
+    /// The key's version after the write.
+    pub version: i64,
+    /// Operation (command name, or `expire`).
+    pub op: String,
+    /// When (ms).
+    pub ts_ms: i64,
+    /// The state after the write; `None` when the key was gone.
+    pub snapshot: Option<Snapshot>,
+    /// The key's expiry after the write.
+    pub expire_at: Option<i64>,
+}
+
+fn entry_from_row(r: &rusqlite::Row) -> rusqlite::Result<Entry> {
+    let blob: Option<Vec<u8>> = r.get(6)?;
+    Ok(Entry {
+        db: r.get(0)?,
+        key: value::from_sql(r.get_ref(1)?).unwrap_or_default(),
+        version: r.get(2)?,
+        op: r.get(3)?,
+        ts_ms: r.get(4)?,
+        snapshot: blob.as_deref().and_then(Snapshot::decode),
+        expire_at: r.get(7)?,
+    })
+}
+
+const ENTRY_COLUMNS: &str = "db, key, version, op, ts_ms, type, value, expire_at";
+
+/// The entry in force at `ms` for a key of the selected database (the last one written
+/// at or before `ms`).
+pub fn entry_at(cx: &Ctx, db: i64, key: &[u8], ms: i64) -> Result<Option<Entry>> {
+    let sql = format!(
+        "SELECT {ENTRY_COLUMNS} FROM redlite_history WHERE db = ?1 AND key = ?2 AND ts_ms <= ?3 \
+         ORDER BY ts_ms DESC, id DESC LIMIT 1"
+    );
+    let mut stmt = cx.conn.prepare_cached(&sql)?;
+    Ok(stmt.query_row(params![db, value::to_sql(key), ms], entry_from_row).optional()?)
+}
+
+/// The key's state at `ms`: `None` if it did not exist then (never written, deleted, or
+/// expired by then).
+pub fn state_at(cx: &Ctx, db: i64, key: &[u8], ms: i64) -> Result<Option<Snapshot>> {
+    Ok(entry_at(cx, db, key, ms)?.and_then(|e| match e.expire_at {
+        Some(at) if at <= ms => None,
+        _ => e.snapshot,
+    }))
+}
+
+fn entry_reply(e: &Entry) -> Reply {
+    let opt_int = |v: Option<i64>| v.map_or(Reply::Nil, Reply::Int);
+    Reply::Map(vec![
+        (Reply::bulk("version"), Reply::Int(e.version)),
+        (Reply::bulk("op"), Reply::bulk(e.op.clone())),
+        (Reply::bulk("timestamp_ms"), Reply::Int(e.ts_ms)),
+        (
+            Reply::bulk("type"),
+            e.snapshot.as_ref().map_or(Reply::Nil, |s| Reply::bulk(s.key_type().name())),
+        ),
+        (Reply::bulk("value"), e.snapshot.as_ref().map_or(Reply::Nil, Snapshot::to_reply)),
+        (Reply::bulk("expire_at"), opt_int(e.expire_at)),
+    ])
+}
+
+// ---------------------------------------------------------------------------------------
+// The HISTORY command
+
+/// HISTORY subcommand ...
+pub fn cmd_history(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
+    let sub = a.next_bytes()?;
+    let sub_lower = String::from_utf8_lossy(sub).to_lowercase();
+    let arity = |n: usize, a: &Args| {
+        if a.remaining() < n {
+            Err(Error::WrongArity(format!("history|{sub_lower}")))
+        } else {
+            Ok(())
+        }
+    };
+    match sub_lower.as_str() {
+        "enable" | "disable" => {
+            arity(1, a)?;
+            configure(cx, a, sub_lower == "enable")
+        }
+        "get" => {
+            arity(1, a)?;
+            history_get(cx, a)
+        }
+        "getat" => {
+            arity(2, a)?;
+            let key = a.next_bytes()?;
+            let ms = a.next_i64()?;
+            a.finish()?;
+            Ok(state_at(cx, cx.db(), key, ms)?.map_or(Reply::Nil, |s| s.to_reply()))
+        }
+        "list" => history_list(cx, a),
+        "stats" => history_stats(cx, a),
+        "clear" => {
+            arity(1, a)?;
+            let key = a.next_bytes()?;
+            let before = if a.eat("BEFORE") { a.next_i64()? } else { i64::MAX };
+            a.finish()?;
+            let n = cx
+                .conn
+                .prepare_cached(
+                    "DELETE FROM redlite_history WHERE db = ?1 AND key = ?2 AND ts_ms < ?3",
+                )?
+                .execute(params![cx.db(), value::to_sql(key), before])?;
+            Ok(Reply::Int(n as i64))
+        }
+        "prune" => {
+            if !a.eat("BEFORE") {
+                return Err(Error::Syntax);
+            }
+            let before = a.next_i64()?;
+            a.finish()?;
+            let n = cx
+                .conn
+                .prepare_cached("DELETE FROM redlite_history WHERE ts_ms < ?1")?
+                .execute([before])?;
+            Ok(Reply::Int(n as i64))
+        }
+        "restore" => {
+            arity(2, a)?;
+            let key = a.next_bytes()?;
+            let ms = a.next_i64()?;
+            a.finish()?;
+            restore(cx, key, ms)
+        }
+        "diff" => {
+            arity(3, a)?;
+            let key = a.next_bytes()?;
+            let (t1, t2) = (a.next_i64()?, a.next_i64()?);
+            a.finish()?;
+            let before = state_at(cx, cx.db(), key, t1)?;
+            let after = state_at(cx, cx.db(), key, t2)?;
+            Ok(diff(before.as_ref(), after.as_ref()))
+        }
+        _ => Err(Error::err(format!(
+            "unknown subcommand '{}'. Try HISTORY HELP.",
+            String::from_utf8_lossy(sub)
+        ))),
+    }
+}
+
+/// ENABLE/DISABLE {GLOBAL | DATABASE db | KEY key} [RETENTION {TIME ms | COUNT n}]
+fn configure(cx: &mut Ctx, a: &mut Args, enable: bool) -> Result<Reply> {
+    let (level, db, key): (i64, i64, Vec<u8>) = if a.eat("GLOBAL") {
+        (0, -1, Vec::new())
+    } else if a.eat("DATABASE") {
+        let db = a.next_i64()?;
+        if !(0..crate::db::DATABASES).contains(&db) {
+            return Err(Error::DbIndexOutOfRange);
+        }
+        (1, db, Vec::new())
+    } else if a.eat("KEY") {
+        (2, cx.db(), a.next_vec()?)
+    } else {
+        return Err(Error::Syntax);
+    };
+    let (mut kind, mut amount) = (None, None);
+    if enable && a.eat("RETENTION") {
+        if a.eat("TIME") {
+            kind = Some("time");
+        } else if a.eat("COUNT") {
+            kind = Some("count");
+        } else {
+            return Err(Error::Syntax);
+        }
+        let n = a.next_i64()?;
+        if n <= 0 {
+            return Err(Error::err("retention must be positive"));
+        }
+        amount = Some(n);
+    }
+    a.finish()?;
+    cx.conn
+        .prepare_cached(
+            "INSERT INTO redlite_history_config (level, db, key, enabled, retention_kind, \
+             retention_value) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+             ON CONFLICT (level, db, key) DO UPDATE SET enabled = excluded.enabled, \
+             retention_kind = excluded.retention_kind, retention_value = excluded.retention_value",
+        )?
+        .execute(params![level, db, value::to_sql(&key), enable, kind, amount])?;
+    Ok(Reply::ok())
+}
+
+/// GET key [LIMIT n] [SINCE ms] [UNTIL ms]: entries, newest first.
+fn history_get(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
+    let key = a.next_bytes()?;
+    let (mut limit, mut since, mut until) = (-1i64, i64::MIN, i64::MAX);
+    while !a.is_empty() {
+        if a.eat("LIMIT") {
+            limit = a.next_i64()?;
+            if limit < 0 {
+                return Err(Error::err("LIMIT must be zero or positive"));
+            }
+        } else if a.eat("SINCE") {
+            since = a.next_i64()?;
+        } else if a.eat("UNTIL") {
+            until = a.next_i64()?;
+        } else {
+            return Err(Error::Syntax);
+        }
+    }
+    let sql = format!(
+        "SELECT {ENTRY_COLUMNS} FROM redlite_history WHERE db = ?1 AND key = ?2 \
+         AND ts_ms >= ?3 AND ts_ms <= ?4 ORDER BY ts_ms DESC, id DESC LIMIT ?5"
+    );
+    let mut stmt = cx.conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params![cx.db(), value::to_sql(key), since, until, limit], entry_from_row)?;
+    let entries = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(Reply::Array(entries.iter().map(entry_reply).collect()))
+}
+
+/// LIST [PATTERN glob]: keys of the selected database that have history.
+fn history_list(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
+    let pattern = if a.eat("PATTERN") { Some(a.next_vec()?) } else { None };
+    a.finish()?;
+    let mut stmt = cx.conn.prepare_cached(
+        "SELECT DISTINCT key FROM redlite_history WHERE db = ?1 ORDER BY key",
+    )?;
+    let rows = stmt.query_map([cx.db()], |r| Ok(value::from_sql(r.get_ref(0)?).unwrap_or_default()))?;
+    let mut keys = Vec::new();
+    for k in rows {
+        let k = k?;
+        if pattern.as_ref().is_none_or(|p| p == b"*" || glob_match(p, &k, false)) {
+            keys.push(Reply::Bulk(k));
+        }
+    }
+    Ok(Reply::Array(keys))
+}
+
+/// STATS [KEY key]: entry counts and time span.
+fn history_stats(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
+    let key = if a.eat("KEY") { Some(a.next_vec()?) } else { None };
+    a.finish()?;
+    let (entries, keys, oldest, newest): (i64, i64, Option<i64>, Option<i64>) = match &key {
+        Some(k) => cx
+            .conn
+            .prepare_cached(
+                "SELECT count(*), count(DISTINCT key), min(ts_ms), max(ts_ms) FROM redlite_history \
+                 WHERE db = ?1 AND key = ?2",
+            )?
+            .query_row(params![cx.db(), value::to_sql(k)], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?,
+        None => cx
+            .conn
+            .prepare_cached(
+                "SELECT count(*), count(DISTINCT db || ':' || hex(key)), min(ts_ms), max(ts_ms) \
+                 FROM redlite_history",
+            )?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?,
+    };
+    let opt = |v: Option<i64>| v.map_or(Reply::Nil, Reply::Int);
+    Ok(Reply::Map(vec![
+        (Reply::bulk("entries"), Reply::Int(entries)),
+        (Reply::bulk("keys"), Reply::Int(keys)),
+        (Reply::bulk("oldest_ms"), opt(oldest)),
+        (Reply::bulk("newest_ms"), opt(newest)),
+    ]))
+}
+
+/// RESTORE key ms: writes the key's state at `ms` back (a new write, itself recorded).
+fn restore(cx: &mut Ctx, key: &[u8], ms: i64) -> Result<Reply> {
+    let entry = entry_at(cx, cx.db(), key, ms)?
+        .ok_or_else(|| Error::err("no history for this key at that time"))?;
+    cx.op = Some("restore");
+    if let Some(row) = cx.lookup_write(key)? {
+        cx.delete_id(row.id)?;
+    }
+    let expire_at = entry.expire_at;
+    let Some(snap) = entry.snapshot.filter(|_| expire_at.is_none_or(|at| at > ms)) else {
+        return Ok(Reply::ok());
+    };
+    // A restored key keeps its old expiry only if that is still in the future.
+    let expire_at = expire_at.filter(|at| *at > cx.now_ms);
+    let id = cx.create(key, snap.key_type(), expire_at)?;
+    write_snapshot(cx, id, &snap)?;
+    Ok(Reply::ok())
+}
+
+/// Spacing of list positions written by RESTORE (any spacing keeps list order; a wide one
+/// leaves room for later inserts).
+const RESTORE_LIST_GAP: i64 = 1 << 32;
+
+fn write_snapshot(cx: &Ctx, id: i64, snap: &Snapshot) -> Result<()> {
+    let c = cx.conn;
+    match snap {
+        Snapshot::String(v) => {
+            c.prepare_cached("INSERT INTO redlite_strings (key_id, value) VALUES (?1, ?2)")?
+                .execute(params![id, value::to_sql(v)])?;
+        }
+        Snapshot::Hash(pairs) => {
+            let mut stmt = c.prepare_cached(
+                "INSERT INTO redlite_hashes (key_id, field, value) VALUES (?1, ?2, ?3)",
+            )?;
+            for (f, v) in pairs {
+                stmt.execute(params![id, value::to_sql(f), value::to_sql(v)])?;
+            }
+        }
+        Snapshot::List(items) => {
+            let mut stmt =
+                c.prepare_cached("INSERT INTO redlite_lists (key_id, pos, value) VALUES (?1, ?2, ?3)")?;
+            for (i, v) in items.iter().enumerate() {
+                stmt.execute(params![id, i as i64 * RESTORE_LIST_GAP, value::to_sql(v)])?;
+            }
+        }
+        Snapshot::Set(items) => {
+            let mut stmt = c.prepare_cached("INSERT INTO redlite_sets (key_id, member) VALUES (?1, ?2)")?;
+            for m in items {
+                stmt.execute(params![id, value::to_sql(m)])?;
+            }
+        }
+        Snapshot::ZSet(pairs) => {
+            let mut stmt = c.prepare_cached(
+                "INSERT INTO redlite_zsets (key_id, member, score) VALUES (?1, ?2, ?3)",
+            )?;
+            for (m, s) in pairs {
+                stmt.execute(params![id, value::to_sql(m), s])?;
+            }
+        }
+        Snapshot::Stream(entries) => {
+            let (mut last_ms, mut last_seq) = (0, 0);
+            let mut stmt = c.prepare_cached(
+                "INSERT INTO redlite_stream_entries (key_id, ms, seq, fields) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for (ms, seq, fields) in entries {
+                let pairs: Vec<(Vec<u8>, Vec<u8>)> =
+                    fields.iter().map(|(f, v)| (f.to_vec(), v.to_vec())).collect();
+                stmt.execute(params![id, ms, seq, crate::stream::encode_fields(&pairs)])?;
+                (last_ms, last_seq) = (*ms, *seq);
+            }
+            let first = entries.first().map(|e| (e.0, e.1));
+            c.prepare_cached(
+                "INSERT INTO redlite_streams (key_id, last_ms, last_seq, entries_added, first_ms, \
+                 first_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                id,
+                last_ms,
+                last_seq,
+                entries.len() as i64,
+                first.map(|f| f.0),
+                first.map(|f| f.1)
+            ])?;
+        }
+    }
+    Ok(())
+}
+
+/// What changed between two states, as a map: `type`, then per type `added`, `removed`,
+/// `changed` (fields, members), or `before`/`after` (strings, lists, streams, and
+/// whenever the type itself changed or the key was absent on one side).
+pub fn diff(before: Option<&Snapshot>, after: Option<&Snapshot>) -> Reply {
+    let name = |s: Option<&Snapshot>| s.map_or(Reply::Nil, |s| Reply::bulk(s.key_type().name()));
+    let whole = |s: Option<&Snapshot>| s.map_or(Reply::Nil, Snapshot::to_reply);
+    let bulk = |b: &ByteBuf| Reply::Bulk(b.to_vec());
+    let score = |s: f64| Reply::Bulk(fmt_g17(s).into_bytes());
+    let mut out = vec![(Reply::bulk("type_before"), name(before)), (Reply::bulk("type_after"), name(after))];
+    match (before, after) {
+        (Some(Snapshot::Hash(a)), Some(Snapshot::Hash(b))) => {
+            let old: HashMap<&ByteBuf, &ByteBuf> = a.iter().map(|(f, v)| (f, v)).collect();
+            let new: HashMap<&ByteBuf, &ByteBuf> = b.iter().map(|(f, v)| (f, v)).collect();
+            let added = b.iter().filter(|(f, _)| !old.contains_key(f)).flat_map(|(f, v)| [bulk(f), bulk(v)]);
+            let removed = a.iter().filter(|(f, _)| !new.contains_key(f)).flat_map(|(f, v)| [bulk(f), bulk(v)]);
+            let changed = b
+                .iter()
+                .filter_map(|(f, v)| old.get(f).filter(|o| **o != v).map(|o| [bulk(f), bulk(o), bulk(v)]))
+                .flatten();
+            out.push((Reply::bulk("added"), Reply::Array(added.collect())));
+            out.push((Reply::bulk("removed"), Reply::Array(removed.collect())));
+            out.push((Reply::bulk("changed"), Reply::Array(changed.collect())));
+        }
+        (Some(Snapshot::Set(a)), Some(Snapshot::Set(b))) => {
+            let added = b.iter().filter(|m| !a.contains(m)).map(bulk);
+            let removed = a.iter().filter(|m| !b.contains(m)).map(bulk);
+            out.push((Reply::bulk("added"), Reply::Array(added.collect())));
+            out.push((Reply::bulk("removed"), Reply::Array(removed.collect())));
+        }
+        (Some(Snapshot::ZSet(a)), Some(Snapshot::ZSet(b))) => {
+            let old: HashMap<&ByteBuf, f64> = a.iter().map(|(m, s)| (m, *s)).collect();
+            let new: HashMap<&ByteBuf, f64> = b.iter().map(|(m, s)| (m, *s)).collect();
+            let added = b.iter().filter(|(m, _)| !old.contains_key(m)).flat_map(|(m, s)| [bulk(m), score(*s)]);
+            let removed = a.iter().filter(|(m, _)| !new.contains_key(m)).flat_map(|(m, s)| [bulk(m), score(*s)]);
+            let changed = b
+                .iter()
+                .filter_map(|(m, s)| {
+                    old.get(m).filter(|o| **o != *s).map(|o| [bulk(m), score(*o), score(*s)])
+                })
+                .flatten();
+            out.push((Reply::bulk("added"), Reply::Array(added.collect())));
+            out.push((Reply::bulk("removed"), Reply::Array(removed.collect())));
+            out.push((Reply::bulk("changed"), Reply::Array(changed.collect())));
+        }
+        _ => {
+            out.push((Reply::bulk("before"), whole(before)));
+            out.push((Reply::bulk("after"), whole(after)));
+        }
+    }
+    Reply::Map(out)
+}

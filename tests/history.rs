@@ -1,0 +1,250 @@
+//! History and time travel, with a controlled clock.
+
+mod common;
+
+use common::{Db, T0};
+
+fn entries(db: &Db, key: &str) -> i64 {
+    db.conn
+        .query_row("SELECT count(*) FROM redlite_history WHERE key = ?1", [key], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn nothing_is_recorded_until_enabled() {
+    let mut db = Db::new();
+    db.script(&[("SET k v", "OK")]);
+    assert_eq!(entries(&db, "k"), 0);
+    db.script(&[("HISTORY ENABLE KEY k", "OK"), ("SET k w", "OK")]);
+    assert_eq!(entries(&db, "k"), 1);
+}
+
+#[test]
+fn most_specific_level_wins() {
+    let mut db = Db::new();
+    db.script(&[
+        ("HISTORY ENABLE GLOBAL", "OK"),
+        ("HISTORY DISABLE KEY quiet", "OK"),
+        ("SET loud 1", "OK"),
+        ("SET quiet 1", "OK"),
+    ]);
+    assert_eq!((entries(&db, "loud"), entries(&db, "quiet")), (1, 0));
+    db.script(&[
+        ("HISTORY DISABLE DATABASE 0", "OK"),
+        ("HISTORY ENABLE KEY only", "OK"),
+        ("SET loud 2", "OK"),
+        ("SET only 1", "OK"),
+        ("SELECT 1", "OK"),
+        ("SET loud 3", "OK"),
+    ]);
+    // db 0 is off except for the key; db 1 follows the global level.
+    let in_db = |db: &Db, d: i64, k: &str| -> i64 {
+        db.conn
+            .query_row(
+                "SELECT count(*) FROM redlite_history WHERE db = ?1 AND key = ?2",
+                rusqlite::params![d, k],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    assert_eq!(in_db(&db, 0, "loud"), 1);
+    assert_eq!(in_db(&db, 0, "only"), 1);
+    assert_eq!(in_db(&db, 1, "loud"), 1);
+}
+
+#[test]
+fn retention_by_count_and_by_time() {
+    let mut db = Db::new();
+    db.script(&[("HISTORY ENABLE KEY c RETENTION COUNT 3", "OK")]);
+    for i in 0..10 {
+        db.run(&format!("SET c {i}"));
+    }
+    assert_eq!(entries(&db, "c"), 3);
+    assert_eq!(db.run("HISTORY GETAT c 9999999999999"), "\"9\"");
+    db.script(&[("HISTORY ENABLE KEY t RETENTION TIME 1000", "OK")]);
+    for _ in 0..5 {
+        db.run("INCR t");
+        db.clock.advance(400);
+    }
+    // Writes at T0, +400, +800, +1200, +1600: at +1600 the cutoff is +600.
+    assert_eq!(entries(&db, "t"), 3);
+    db.script(&[
+        ("HISTORY ENABLE KEY x RETENTION COUNT 0", "(error) ERR retention must be positive"),
+        ("HISTORY ENABLE KEY x RETENTION SIZE 1", "(error) ERR syntax error"),
+        ("HISTORY ENABLE", "(error) ERR wrong number of arguments for 'history|enable' command"),
+        ("HISTORY ENABLE DATABASE 16", "(error) ERR DB index is out of range"),
+        ("HISTORY NOPE", "(error) ERR unknown subcommand 'NOPE'. Try HISTORY HELP."),
+    ]);
+}
+
+#[test]
+fn a_failed_write_records_nothing() {
+    let mut db = Db::new();
+    db.script(&[
+        ("HISTORY ENABLE GLOBAL", "OK"),
+        ("SET s text", "OK"),
+        ("INCR s", "(error) ERR value is not an integer or out of range"),
+    ]);
+    assert_eq!(entries(&db, "s"), 1);
+    db.conn.execute_batch("BEGIN").unwrap();
+    db.run("SET s rolled-back");
+    db.conn.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(entries(&db, "s"), 1);
+}
+
+#[test]
+fn getat_boundaries_delete_and_expiry() {
+    let mut db = Db::new();
+    db.script(&[("HISTORY ENABLE GLOBAL", "OK"), ("SET k one", "OK")]);
+    db.clock.advance(100);
+    db.script(&[("SET k two EX 1", "OK")]);
+    db.clock.advance(2000);
+    db.script(&[("SET k three", "OK")]);
+    db.clock.advance(100);
+    db.script(&[("DEL k", "(integer) 1")]);
+    let at = |ms: i64| format!("HISTORY GETAT k {}", T0 + ms);
+    db.script(&[
+        (&at(-1), "(nil)"),
+        (&at(0), "\"one\""),
+        (&at(99), "\"one\""),
+        (&at(100), "\"two\""),
+        (&at(1099), "\"two\""),
+        (&at(1100), "(nil)"),
+        (&at(2100), "\"three\""),
+        (&at(2200), "(nil)"),
+        ("HISTORY GETAT k x", "(error) ERR value is not an integer or out of range"),
+    ]);
+    // The deletion is an entry of its own, and history outlives the key.
+    assert_eq!(entries(&db, "k"), 4);
+    assert_eq!(db.run("HISTORY LIST"), "[\"k\"]");
+}
+
+#[test]
+fn get_lists_entries_newest_first_with_limits() {
+    let mut db = Db::new();
+    db.script(&[("HISTORY ENABLE KEY k", "OK"), ("SET k a", "OK")]);
+    db.clock.advance(10);
+    db.script(&[("APPEND k b", "(integer) 2")]);
+    let t1 = T0 + 10;
+    assert_eq!(
+        db.run("HISTORY GET k LIMIT 1"),
+        format!(
+            "[{{\"version\":(integer) 2,\"op\":\"append\",\"timestamp_ms\":(integer) {t1},\"type\":\"string\",\"value\":\"ab\",\"expire_at\":(nil)}}]"
+        )
+    );
+    assert_eq!(db.run(&format!("HISTORY GET k UNTIL {T0}")).matches("\"op\"").count(), 1);
+    assert_eq!(db.run(&format!("HISTORY GET k SINCE {t1}")).matches("\"op\":\"append\"").count(), 1);
+    assert_eq!(db.run("HISTORY GET k").matches("\"op\"").count(), 2);
+    db.script(&[("HISTORY GET k LIMIT -1", "(error) ERR LIMIT must be zero or positive")]);
+}
+
+#[test]
+fn rename_records_both_names_and_expiry_records_an_expire() {
+    let mut db = Db::new();
+    db.script(&[("HISTORY ENABLE GLOBAL", "OK"), ("SET a 1", "OK"), ("RENAME a b", "OK")]);
+    let ops = |db: &Db, k: &str| -> Vec<String> {
+        let mut stmt = db
+            .conn
+            .prepare("SELECT op || ':' || coalesce(type, '-') FROM redlite_history WHERE key = ?1 ORDER BY id")
+            .unwrap();
+        stmt.query_map([k], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    };
+    assert_eq!(ops(&db, "a"), ["set:1", "rename:-"]);
+    assert_eq!(ops(&db, "b"), ["rename:1"]);
+    db.script(&[("SET e v PX 5", "OK")]);
+    db.clock.advance(5);
+    db.script(&[("VACUUM", "(integer) 1")]);
+    assert_eq!(ops(&db, "e"), ["set:1", "expire:-"]);
+    db.script(&[("SET f v", "OK"), ("FLUSHDB", "OK")]);
+    assert_eq!(ops(&db, "f"), ["set:1", "flushdb:-"]);
+}
+
+#[test]
+fn restore_and_diff_round_trip() {
+    let mut db = Db::new();
+    db.script(&[("HISTORY ENABLE KEY k", "OK"), ("SET k original", "OK")]);
+    db.clock.advance(50);
+    db.script(&[("SET k changed", "OK")]);
+    db.clock.advance(50);
+    db.script(&[
+        (&format!("HISTORY RESTORE k {T0}"), "OK"),
+        ("GET k", "\"original\""),
+        (
+            &format!("HISTORY DIFF k {T0} {}", T0 + 50),
+            "{\"type_before\":\"string\",\"type_after\":\"string\",\"before\":\"original\",\"after\":\"changed\"}",
+        ),
+        (&format!("HISTORY RESTORE k {}", T0 - 1), "(error) ERR no history for this key at that time"),
+    ]);
+    // The restore is itself recorded.
+    assert_eq!(entries(&db, "k"), 3);
+    db.script(&[("DEL k", "(integer) 1")]);
+    db.clock.advance(1);
+    db.script(&[(&format!("HISTORY RESTORE k {}", T0 + 60), "OK"), ("GET k", "\"changed\"")]);
+}
+
+#[test]
+fn stats_clear_and_prune() {
+    let mut db = Db::new();
+    db.script(&[("HISTORY ENABLE GLOBAL", "OK"), ("SET a 1", "OK"), ("SET b 1", "OK")]);
+    db.clock.advance(10);
+    db.script(&[("SET a 2", "OK")]);
+    assert_eq!(
+        db.run("HISTORY STATS"),
+        format!("{{\"entries\":(integer) 3,\"keys\":(integer) 2,\"oldest_ms\":(integer) {T0},\"newest_ms\":(integer) {}}}", T0 + 10)
+    );
+    db.script(&[
+        (&format!("HISTORY CLEAR a BEFORE {}", T0 + 10), "(integer) 1"),
+        (&format!("HISTORY PRUNE BEFORE {}", T0 + 11), "(integer) 2"),
+        ("HISTORY STATS KEY a", "{\"entries\":(integer) 0,\"keys\":(integer) 0,\"oldest_ms\":(nil),\"newest_ms\":(nil)}"),
+    ]);
+}
+
+#[test]
+fn the_history_table_reads_through_the_index() {
+    let conn = rusqlite::Connection::open_in_memory().unwrap();
+    let clock = redlite::ManualClock::new(T0);
+    redlite::register_with_clock(&conn, std::sync::Arc::new(clock.clone())).unwrap();
+    conn.query_row("SELECT redis('HISTORY', 'ENABLE', 'GLOBAL')", [], |_| Ok(())).unwrap();
+    for i in 0..1200 {
+        clock.advance(1);
+        let key = if i % 2 == 0 { "cart:7" } else { "other" };
+        conn.query_row("SELECT redis_set(?1, ?2)", rusqlite::params![key, i], |_| Ok(())).unwrap();
+    }
+    let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+    assert_eq!(count("SELECT count(*) FROM redis_history WHERE key = 'cart:7'"), 600);
+    assert_eq!(count("SELECT count(*) FROM redis_history"), 1200);
+    let since = T0 + 1001;
+    assert_eq!(
+        count(&format!("SELECT count(*) FROM redis_history WHERE key = 'cart:7' AND ts_ms > {since}")),
+        99 // cart:7 is written at odd offsets 1..1199; those above 1001 are 1003..1199
+    );
+    assert_eq!(
+        count(&format!("SELECT count(*) FROM redis_history WHERE key = 'cart:7' AND db = 0 AND ts_ms >= {since} AND ts_ms < {}", since + 10)),
+        5
+    );
+    let (op, value): (String, String) = conn
+        .query_row(
+            "SELECT op, value FROM redis_history WHERE key = 'cart:7' ORDER BY ts_ms DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((op.as_str(), value.as_str()), ("set", "\"1198\""));
+    let plan = |sql: &str| -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = stmt.query_map([], |r| r.get::<_, String>(3)).unwrap();
+        rows.map(Result::unwrap).collect::<Vec<_>>().join(";")
+    };
+    let outer = plan("SELECT * FROM redis_history WHERE key = 'cart:7' AND ts_ms > 5");
+    assert!(outer.contains("redlite_history_key"), "{outer}");
+    // And the statement the table runs inside uses the index, not a scan.
+    let inner = plan(
+        "SELECT id FROM redlite_history WHERE key = 'k' AND ts_ms >= 1 AND ts_ms <= 2 \
+         AND (ts_ms > 0 OR (ts_ms = 0 AND id > 0)) AND db = 0 ORDER BY ts_ms, id LIMIT 5",
+    );
+    assert!(inner.contains("INDEX redlite_history_key (db=? AND key=?"), "{inner}");
+    let at: String = conn
+        .query_row("SELECT redis_history_at('cart:7', ?1)", [T0 + 3], |r| r.get(0))
+        .unwrap();
+    assert_eq!(at, "2");
+}
