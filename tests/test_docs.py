@@ -27,7 +27,7 @@ def test_reference_examples_run_as_documented(ext_path):
     for block in reference_blocks():
         for line in block.splitlines():
             sql, _, want = line.partition("--")
-            sql, want = sql.strip(), want.strip()
+            sql, want = sql.strip(), want.strip().replace("\\n", "\n")
             if not sql:
                 continue
             rows = conn.execute(sql).fetchall()
@@ -43,6 +43,6 @@ def test_every_function_is_documented():
     for name in sorted(os.listdir(FUNCTIONS)):
         for line in open(os.path.join(FUNCTIONS, name), encoding="utf-8"):
             fn = line.split("#")[0].strip().removeprefix("table ").strip()
-            if fn and not re.search(rf"\b{fn}\(", documented):
+            if fn and not re.search(rf"\b{fn}\b", documented):
                 missing.append(fn)
     assert not missing, f"undocumented SQL functions: {missing}"
