@@ -143,6 +143,7 @@ macro_rules! cmd {
 
 /// The strings, generic key and connection commands of the core. Each type module
 /// declares its own rows (`hash::COMMANDS`, ...); [`all`] chains them.
+#[rustfmt::skip] // one row per command reads as a table
 pub static COMMANDS: &[Spec] = &[
     // strings
     cmd!("get", 2, RS | FAST, 1, 1, 1, "string", "Returns the string value of a key.", Some(string::cmd_get)),
@@ -270,12 +271,20 @@ const SWEEP_EVERY_WRITES: u32 = 64;
 /// writes, so concurrent writers queue on the lock instead of failing on a stale
 /// snapshot). Inside the caller's transaction it runs in a savepoint, so it follows that
 /// transaction (a ROLLBACK undoes it) and a failing command changes nothing.
-pub fn execute(conn: &Connection, session: &mut Session, clock: &dyn Clock, argv: &[Vec<u8>]) -> Result<Reply> {
+pub fn execute(
+    conn: &Connection,
+    session: &mut Session,
+    clock: &dyn Clock,
+    argv: &[Vec<u8>],
+) -> Result<Reply> {
     let name = argv.first().ok_or_else(|| Error::err("empty command"))?;
     let spec = lookup(name).ok_or_else(|| Error::unknown_command(argv))?;
     check_arity(spec, argv.len())?;
     let run = spec.run.ok_or_else(|| {
-        Error::err(format!("'{}' is only available through redlite-server", spec.name))
+        Error::err(format!(
+            "'{}' is only available through redlite-server",
+            spec.name
+        ))
     })?;
     run_in_transaction(conn, spec.is_write(), |conn| {
         let mut cx = Ctx::new(conn, session, clock.now_ms());
@@ -306,7 +315,11 @@ pub fn run_in_transaction<T>(
         let begin = if write { "BEGIN IMMEDIATE" } else { "BEGIN" };
         (begin, "COMMIT", &["ROLLBACK"])
     } else {
-        ("SAVEPOINT redlite", "RELEASE redlite", &["ROLLBACK TO redlite", "RELEASE redlite"])
+        (
+            "SAVEPOINT redlite",
+            "RELEASE redlite",
+            &["ROLLBACK TO redlite", "RELEASE redlite"],
+        )
     };
     conn.prepare_cached(begin)?.execute([])?;
     match f(conn) {

@@ -125,7 +125,13 @@ pub struct KeyRow {
 impl<'a> Ctx<'a> {
     /// A context for one command starting at `now_ms`.
     pub fn new(conn: &'a Connection, session: &'a mut Session, now_ms: i64) -> Ctx<'a> {
-        Ctx { conn, session, now_ms, dirty: Vec::new(), op: None }
+        Ctx {
+            conn,
+            session,
+            now_ms,
+            dirty: Vec::new(),
+            op: None,
+        }
     }
 
     /// The selected database.
@@ -177,12 +183,16 @@ impl<'a> Ctx<'a> {
     }
 
     fn raw_lookup(&self, db: i64, key: &[u8]) -> Result<Option<KeyRow>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT id, type, expire_at FROM redlite_keys WHERE db = ?1 AND key = ?2")?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, type, expire_at FROM redlite_keys WHERE db = ?1 AND key = ?2",
+        )?;
         let row = stmt
             .query_row(params![db, value::to_sql(key)], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, Option<i64>>(2)?))
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, Option<i64>>(2)?,
+                ))
             })
             .optional()?;
         Ok(row.and_then(|(id, ty, expire_at)| {
@@ -201,12 +211,24 @@ impl<'a> Ctx<'a> {
     }
 
     /// Creates a key in database `db`; the name must be free.
-    pub fn create_in(&mut self, db: i64, key: &[u8], ty: KeyType, expire_at: Option<i64>) -> Result<i64> {
+    pub fn create_in(
+        &mut self,
+        db: i64,
+        key: &[u8],
+        ty: KeyType,
+        expire_at: Option<i64>,
+    ) -> Result<i64> {
         let mut stmt = self.conn.prepare_cached(
             "INSERT INTO redlite_keys (db, key, type, expire_at, version, created_at, updated_at) \
              VALUES (?1, ?2, ?3, ?4, 1, ?5, ?5)",
         )?;
-        stmt.execute(params![db, value::to_sql(key), ty as i64, expire_at, self.now_ms])?;
+        stmt.execute(params![
+            db,
+            value::to_sql(key),
+            ty as i64,
+            expire_at,
+            self.now_ms
+        ])?;
         let id = self.conn.last_insert_rowid();
         self.dirty.push(Dirty::Live(id));
         Ok(id)
@@ -243,7 +265,11 @@ impl<'a> Ctx<'a> {
             )?
             .execute(params![id, db, value::to_sql(new_key), self.now_ms])?;
         if let Some((db, key)) = old {
-            self.dirty.push(Dirty::Deleted { db, key, expired: false });
+            self.dirty.push(Dirty::Deleted {
+                db,
+                key,
+                expired: false,
+            });
         }
         self.dirty.push(Dirty::Live(id));
         Ok(())
@@ -251,9 +277,16 @@ impl<'a> Ctx<'a> {
 
     /// (db, key) of key `id`, if it exists.
     pub fn name_of(&self, id: i64) -> Result<Option<(i64, Vec<u8>)>> {
-        let mut stmt = self.conn.prepare_cached("SELECT db, key FROM redlite_keys WHERE id = ?1")?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT db, key FROM redlite_keys WHERE id = ?1")?;
         Ok(stmt
-            .query_row([id], |r| Ok((r.get(0)?, value::from_sql(r.get_ref(1)?).unwrap_or_default())))
+            .query_row([id], |r| {
+                Ok((
+                    r.get(0)?,
+                    value::from_sql(r.get_ref(1)?).unwrap_or_default(),
+                ))
+            })
             .optional()?)
     }
 
@@ -263,10 +296,16 @@ impl<'a> Ctx<'a> {
     }
 
     fn remove(&mut self, id: i64, expired: bool) -> Result<()> {
-        let mut stmt =
-            self.conn.prepare_cached("DELETE FROM redlite_keys WHERE id = ?1 RETURNING db, key")?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("DELETE FROM redlite_keys WHERE id = ?1 RETURNING db, key")?;
         let gone = stmt
-            .query_row([id], |r| Ok((r.get(0)?, value::from_sql(r.get_ref(1)?).unwrap_or_default())))
+            .query_row([id], |r| {
+                Ok((
+                    r.get(0)?,
+                    value::from_sql(r.get_ref(1)?).unwrap_or_default(),
+                ))
+            })
             .optional()?;
         if let Some((db, key)) = gone {
             self.dirty.push(Dirty::Deleted { db, key, expired });
@@ -285,7 +324,11 @@ impl<'a> Ctx<'a> {
             let mut rows = stmt.query([db])?;
             while let Some(r) = rows.next()? {
                 let key = value::from_sql(r.get_ref(1)?).unwrap_or_default();
-                self.dirty.push(Dirty::Deleted { db: r.get(0)?, key, expired: false });
+                self.dirty.push(Dirty::Deleted {
+                    db: r.get(0)?,
+                    key,
+                    expired: false,
+                });
             }
         } else {
             self.conn
@@ -317,7 +360,11 @@ impl<'a> Ctx<'a> {
         while let Some(r) = rows.next()? {
             n += 1;
             let key = value::from_sql(r.get_ref(1)?).unwrap_or_default();
-            self.dirty.push(Dirty::Deleted { db: r.get(0)?, key, expired: true });
+            self.dirty.push(Dirty::Deleted {
+                db: r.get(0)?,
+                key,
+                expired: true,
+            });
         }
         Ok(n)
     }

@@ -53,9 +53,12 @@ pub enum Snapshot {
     Set(Vec<ByteBuf>),
     /// A sorted set's (member, score) pairs, by score then member.
     ZSet(Vec<(ByteBuf, f64)>),
-    /// A stream's entries: (ms, seq, field/value pairs).
-    Stream(Vec<(i64, i64, Vec<(ByteBuf, ByteBuf)>)>),
+    /// A stream's entries.
+    Stream(Vec<StreamEntry>),
 }
+
+/// A stream entry in a snapshot: (ms, seq, field/value pairs in order).
+pub type StreamEntry = (i64, i64, Vec<(ByteBuf, ByteBuf)>);
 
 fn bufs(rows: Vec<Vec<u8>>) -> Vec<ByteBuf> {
     rows.into_iter().map(ByteBuf::from).collect()
@@ -166,7 +169,10 @@ impl Snapshot {
                         Reply::Array(vec![
                             Reply::Bulk(format!("{ms}-{seq}").into_bytes()),
                             Reply::Array(
-                                fields.iter().flat_map(|(f, v)| [bulk(f), bulk(v)]).collect(),
+                                fields
+                                    .iter()
+                                    .flat_map(|(f, v)| [bulk(f), bulk(v)])
+                                    .collect(),
                             ),
                         ])
                     })
@@ -181,23 +187,34 @@ impl Snapshot {
     pub fn to_json(&self) -> String {
         let reply = match self {
             Snapshot::Hash(pairs) => Reply::Map(
-                pairs.iter().map(|(f, v)| (Reply::Bulk(f.to_vec()), Reply::Bulk(v.to_vec()))).collect(),
+                pairs
+                    .iter()
+                    .map(|(f, v)| (Reply::Bulk(f.to_vec()), Reply::Bulk(v.to_vec())))
+                    .collect(),
             ),
             Snapshot::ZSet(pairs) => Reply::Map(
-                pairs.iter().map(|(m, s)| (Reply::Bulk(m.to_vec()), Reply::Double(*s))).collect(),
+                pairs
+                    .iter()
+                    .map(|(m, s)| (Reply::Bulk(m.to_vec()), Reply::Double(*s)))
+                    .collect(),
             ),
             Snapshot::Stream(entries) => Reply::Array(
                 entries
                     .iter()
                     .map(|(ms, seq, fields)| {
                         Reply::Map(vec![
-                            (Reply::bulk("id"), Reply::Bulk(format!("{ms}-{seq}").into_bytes())),
+                            (
+                                Reply::bulk("id"),
+                                Reply::Bulk(format!("{ms}-{seq}").into_bytes()),
+                            ),
                             (
                                 Reply::bulk("fields"),
                                 Reply::Map(
                                     fields
                                         .iter()
-                                        .map(|(f, v)| (Reply::Bulk(f.to_vec()), Reply::Bulk(v.to_vec())))
+                                        .map(|(f, v)| {
+                                            (Reply::Bulk(f.to_vec()), Reply::Bulk(v.to_vec()))
+                                        })
                                         .collect(),
                                 ),
                             ),
@@ -244,7 +261,11 @@ pub fn setting_for(cx: &Ctx, db: i64, key: &[u8]) -> Result<Option<Retention>> {
     )?;
     let row = stmt
         .query_row(params![db, value::to_sql(key)], |r| {
-            Ok((r.get::<_, bool>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, Option<i64>>(2)?))
+            Ok((
+                r.get::<_, bool>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, Option<i64>>(2)?,
+            ))
         })
         .optional()?;
     Ok(match row {
@@ -291,7 +312,9 @@ pub fn record(cx: &mut Ctx, command: &'static str) -> Result<()> {
         fate.insert(name, state);
     }
     for name in order {
-        let Some(retention) = setting_for(cx, name.0, &name.1)? else { continue };
+        let Some(retention) = setting_for(cx, name.0, &name.1)? else {
+            continue;
+        };
         match fate[&name] {
             Fate::Live(id) => write_live(cx, id, &name, op)?,
             Fate::Gone { expired } => write_gone(cx, &name, if expired { "expire" } else { op })?,
@@ -306,9 +329,19 @@ fn write_live(cx: &Ctx, id: i64, name: &(i64, Vec<u8>), op: &str) -> Result<()> 
         .conn
         .prepare_cached("SELECT type, version, expire_at FROM redlite_keys WHERE id = ?1")?
         .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-    let Some(kt) = KeyType::from_i64(ty) else { return Ok(()) };
+    let Some(kt) = KeyType::from_i64(ty) else {
+        return Ok(());
+    };
     let snap = snapshot(cx, id, kt)?;
-    insert(cx, name, version, op, Some(ty), Some(snap.encode()), expire_at)
+    insert(
+        cx,
+        name,
+        version,
+        op,
+        Some(ty),
+        Some(snap.encode()),
+        expire_at,
+    )
 }
 
 fn write_gone(cx: &Ctx, name: &(i64, Vec<u8>), op: &str) -> Result<()> {
@@ -337,7 +370,16 @@ fn insert(
             "INSERT INTO redlite_history (db, key, version, op, ts_ms, type, value, expire_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?
-        .execute(params![name.0, value::to_sql(&name.1), version, op, cx.now_ms, ty, snap, expire_at])?;
+        .execute(params![
+            name.0,
+            value::to_sql(&name.1),
+            version,
+            op,
+            cx.now_ms,
+            ty,
+            snap,
+            expire_at
+        ])?;
     Ok(())
 }
 
@@ -410,7 +452,9 @@ pub fn entry_at(cx: &Ctx, db: i64, key: &[u8], ms: i64) -> Result<Option<Entry>>
          ORDER BY ts_ms DESC, id DESC LIMIT 1"
     );
     let mut stmt = cx.conn.prepare_cached(&sql)?;
-    Ok(stmt.query_row(params![db, value::to_sql(key), ms], entry_from_row).optional()?)
+    Ok(stmt
+        .query_row(params![db, value::to_sql(key), ms], entry_from_row)
+        .optional()?)
 }
 
 /// The key's state at `ms`: `None` if it did not exist then (never written, deleted, or
@@ -430,9 +474,14 @@ fn entry_reply(e: &Entry) -> Reply {
         (Reply::bulk("timestamp_ms"), Reply::Int(e.ts_ms)),
         (
             Reply::bulk("type"),
-            e.snapshot.as_ref().map_or(Reply::Nil, |s| Reply::bulk(s.key_type().name())),
+            e.snapshot
+                .as_ref()
+                .map_or(Reply::Nil, |s| Reply::bulk(s.key_type().name())),
         ),
-        (Reply::bulk("value"), e.snapshot.as_ref().map_or(Reply::Nil, Snapshot::to_reply)),
+        (
+            Reply::bulk("value"),
+            e.snapshot.as_ref().map_or(Reply::Nil, Snapshot::to_reply),
+        ),
         (Reply::bulk("expire_at"), opt_int(e.expire_at)),
     ])
 }
@@ -472,7 +521,11 @@ pub fn cmd_history(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
         "clear" => {
             arity(1, a)?;
             let key = a.next_bytes()?;
-            let before = if a.eat("BEFORE") { a.next_i64()? } else { i64::MAX };
+            let before = if a.eat("BEFORE") {
+                a.next_i64()?
+            } else {
+                i64::MAX
+            };
             a.finish()?;
             let n = cx
                 .conn
@@ -555,7 +608,14 @@ fn configure(cx: &mut Ctx, a: &mut Args, enable: bool) -> Result<Reply> {
              ON CONFLICT (level, db, key) DO UPDATE SET enabled = excluded.enabled, \
              retention_kind = excluded.retention_kind, retention_value = excluded.retention_value",
         )?
-        .execute(params![level, db, value::to_sql(&key), enable, kind, amount])?;
+        .execute(params![
+            level,
+            db,
+            value::to_sql(&key),
+            enable,
+            kind,
+            amount
+        ])?;
     Ok(Reply::ok())
 }
 
@@ -582,23 +642,35 @@ fn history_get(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
          AND ts_ms >= ?3 AND ts_ms <= ?4 ORDER BY ts_ms DESC, id DESC LIMIT ?5"
     );
     let mut stmt = cx.conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params![cx.db(), value::to_sql(key), since, until, limit], entry_from_row)?;
+    let rows = stmt.query_map(
+        params![cx.db(), value::to_sql(key), since, until, limit],
+        entry_from_row,
+    )?;
     let entries = rows.collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(Reply::Array(entries.iter().map(entry_reply).collect()))
 }
 
 /// LIST [PATTERN glob]: keys of the selected database that have history.
 fn history_list(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
-    let pattern = if a.eat("PATTERN") { Some(a.next_vec()?) } else { None };
+    let pattern = if a.eat("PATTERN") {
+        Some(a.next_vec()?)
+    } else {
+        None
+    };
     a.finish()?;
-    let mut stmt = cx.conn.prepare_cached(
-        "SELECT DISTINCT key FROM redlite_history WHERE db = ?1 ORDER BY key",
-    )?;
-    let rows = stmt.query_map([cx.db()], |r| Ok(value::from_sql(r.get_ref(0)?).unwrap_or_default()))?;
+    let mut stmt = cx
+        .conn
+        .prepare_cached("SELECT DISTINCT key FROM redlite_history WHERE db = ?1 ORDER BY key")?;
+    let rows = stmt.query_map([cx.db()], |r| {
+        Ok(value::from_sql(r.get_ref(0)?).unwrap_or_default())
+    })?;
     let mut keys = Vec::new();
     for k in rows {
         let k = k?;
-        if pattern.as_ref().is_none_or(|p| p == b"*" || glob_match(p, &k, false)) {
+        if pattern
+            .as_ref()
+            .is_none_or(|p| p == b"*" || glob_match(p, &k, false))
+        {
             keys.push(Reply::Bulk(k));
         }
     }
@@ -607,7 +679,11 @@ fn history_list(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
 
 /// STATS [KEY key]: entry counts and time span.
 fn history_stats(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
-    let key = if a.eat("KEY") { Some(a.next_vec()?) } else { None };
+    let key = if a.eat("KEY") {
+        Some(a.next_vec()?)
+    } else {
+        None
+    };
     a.finish()?;
     let (entries, keys, oldest, newest): (i64, i64, Option<i64>, Option<i64>) = match &key {
         Some(k) => cx
@@ -645,7 +721,10 @@ fn restore(cx: &mut Ctx, key: &[u8], ms: i64) -> Result<Reply> {
         cx.delete_id(row.id)?;
     }
     let expire_at = entry.expire_at;
-    let Some(snap) = entry.snapshot.filter(|_| expire_at.is_none_or(|at| at > ms)) else {
+    let Some(snap) = entry
+        .snapshot
+        .filter(|_| expire_at.is_none_or(|at| at > ms))
+    else {
         return Ok(Reply::ok());
     };
     // A restored key keeps its old expiry only if that is still in the future.
@@ -675,14 +754,16 @@ fn write_snapshot(cx: &Ctx, id: i64, snap: &Snapshot) -> Result<()> {
             }
         }
         Snapshot::List(items) => {
-            let mut stmt =
-                c.prepare_cached("INSERT INTO redlite_lists (key_id, pos, value) VALUES (?1, ?2, ?3)")?;
+            let mut stmt = c.prepare_cached(
+                "INSERT INTO redlite_lists (key_id, pos, value) VALUES (?1, ?2, ?3)",
+            )?;
             for (i, v) in items.iter().enumerate() {
                 stmt.execute(params![id, i as i64 * RESTORE_LIST_GAP, value::to_sql(v)])?;
             }
         }
         Snapshot::Set(items) => {
-            let mut stmt = c.prepare_cached("INSERT INTO redlite_sets (key_id, member) VALUES (?1, ?2)")?;
+            let mut stmt =
+                c.prepare_cached("INSERT INTO redlite_sets (key_id, member) VALUES (?1, ?2)")?;
             for m in items {
                 stmt.execute(params![id, value::to_sql(m)])?;
             }
@@ -701,8 +782,10 @@ fn write_snapshot(cx: &Ctx, id: i64, snap: &Snapshot) -> Result<()> {
                 "INSERT INTO redlite_stream_entries (key_id, ms, seq, fields) VALUES (?1, ?2, ?3, ?4)",
             )?;
             for (ms, seq, fields) in entries {
-                let pairs: Vec<(Vec<u8>, Vec<u8>)> =
-                    fields.iter().map(|(f, v)| (f.to_vec(), v.to_vec())).collect();
+                let pairs: Vec<(Vec<u8>, Vec<u8>)> = fields
+                    .iter()
+                    .map(|(f, v)| (f.to_vec(), v.to_vec()))
+                    .collect();
                 stmt.execute(params![id, ms, seq, crate::stream::encode_fields(&pairs)])?;
                 (last_ms, last_seq) = (*ms, *seq);
             }
@@ -732,16 +815,29 @@ pub fn diff(before: Option<&Snapshot>, after: Option<&Snapshot>) -> Reply {
     let whole = |s: Option<&Snapshot>| s.map_or(Reply::Nil, Snapshot::to_reply);
     let bulk = |b: &ByteBuf| Reply::Bulk(b.to_vec());
     let score = |s: f64| Reply::Bulk(fmt_g17(s).into_bytes());
-    let mut out = vec![(Reply::bulk("type_before"), name(before)), (Reply::bulk("type_after"), name(after))];
+    let mut out = vec![
+        (Reply::bulk("type_before"), name(before)),
+        (Reply::bulk("type_after"), name(after)),
+    ];
     match (before, after) {
         (Some(Snapshot::Hash(a)), Some(Snapshot::Hash(b))) => {
             let old: HashMap<&ByteBuf, &ByteBuf> = a.iter().map(|(f, v)| (f, v)).collect();
             let new: HashMap<&ByteBuf, &ByteBuf> = b.iter().map(|(f, v)| (f, v)).collect();
-            let added = b.iter().filter(|(f, _)| !old.contains_key(f)).flat_map(|(f, v)| [bulk(f), bulk(v)]);
-            let removed = a.iter().filter(|(f, _)| !new.contains_key(f)).flat_map(|(f, v)| [bulk(f), bulk(v)]);
+            let added = b
+                .iter()
+                .filter(|(f, _)| !old.contains_key(f))
+                .flat_map(|(f, v)| [bulk(f), bulk(v)]);
+            let removed = a
+                .iter()
+                .filter(|(f, _)| !new.contains_key(f))
+                .flat_map(|(f, v)| [bulk(f), bulk(v)]);
             let changed = b
                 .iter()
-                .filter_map(|(f, v)| old.get(f).filter(|o| **o != v).map(|o| [bulk(f), bulk(o), bulk(v)]))
+                .filter_map(|(f, v)| {
+                    old.get(f)
+                        .filter(|o| **o != v)
+                        .map(|o| [bulk(f), bulk(o), bulk(v)])
+                })
                 .flatten();
             out.push((Reply::bulk("added"), Reply::Array(added.collect())));
             out.push((Reply::bulk("removed"), Reply::Array(removed.collect())));
@@ -756,12 +852,20 @@ pub fn diff(before: Option<&Snapshot>, after: Option<&Snapshot>) -> Reply {
         (Some(Snapshot::ZSet(a)), Some(Snapshot::ZSet(b))) => {
             let old: HashMap<&ByteBuf, f64> = a.iter().map(|(m, s)| (m, *s)).collect();
             let new: HashMap<&ByteBuf, f64> = b.iter().map(|(m, s)| (m, *s)).collect();
-            let added = b.iter().filter(|(m, _)| !old.contains_key(m)).flat_map(|(m, s)| [bulk(m), score(*s)]);
-            let removed = a.iter().filter(|(m, _)| !new.contains_key(m)).flat_map(|(m, s)| [bulk(m), score(*s)]);
+            let added = b
+                .iter()
+                .filter(|(m, _)| !old.contains_key(m))
+                .flat_map(|(m, s)| [bulk(m), score(*s)]);
+            let removed = a
+                .iter()
+                .filter(|(m, _)| !new.contains_key(m))
+                .flat_map(|(m, s)| [bulk(m), score(*s)]);
             let changed = b
                 .iter()
                 .filter_map(|(m, s)| {
-                    old.get(m).filter(|o| **o != *s).map(|o| [bulk(m), score(*o), score(*s)])
+                    old.get(m)
+                        .filter(|o| **o != *s)
+                        .map(|o| [bulk(m), score(*o), score(*s)])
                 })
                 .flatten();
             out.push((Reply::bulk("added"), Reply::Array(added.collect())));

@@ -50,27 +50,32 @@ pub fn register(conn: &Connection, shared: &Shared) -> Result<()> {
     conn.create_module(c"redis_history", &MODULE, Some(shared.clone()))
         .map_err(|e| Error::err(format!("registering redis_history: {e}")))?;
     let shared = shared.clone();
-    conn.create_scalar_function("redis_history_at", 2, FunctionFlags::SQLITE_UTF8, move |ctx| {
-        let (Some(key), ms) = (value::from_sql(ctx.get_raw(0)), ctx.get_raw(1)) else {
-            return Ok(ToSqlOutput::Owned(Value::Null));
-        };
-        let ms = match ms {
-            ValueRef::Integer(i) => i,
-            ValueRef::Real(f) => f as i64,
-            ValueRef::Null => return Ok(ToSqlOutput::Owned(Value::Null)),
-            _ => return Err(user_error(Error::NotInteger)),
-        };
-        // SAFETY: used only on this thread during this call; no statement outlives it.
-        let conn = unsafe { ctx.get_connection()? };
-        let mut session = shared.session()?;
-        let cx = crate::db::Ctx::new(&conn, &mut session, 0);
-        let state = history::state_at(&cx, cx.db(), &key, ms).map_err(user_error)?;
-        Ok(ToSqlOutput::Owned(match state {
-            None => Value::Null,
-            Some(Snapshot::String(v)) => value::to_value(v.into_vec()),
-            Some(other) => Value::Text(other.to_json()),
-        }))
-    })
+    conn.create_scalar_function(
+        "redis_history_at",
+        2,
+        FunctionFlags::SQLITE_UTF8,
+        move |ctx| {
+            let (Some(key), ms) = (value::from_sql(ctx.get_raw(0)), ctx.get_raw(1)) else {
+                return Ok(ToSqlOutput::Owned(Value::Null));
+            };
+            let ms = match ms {
+                ValueRef::Integer(i) => i,
+                ValueRef::Real(f) => f as i64,
+                ValueRef::Null => return Ok(ToSqlOutput::Owned(Value::Null)),
+                _ => return Err(user_error(Error::NotInteger)),
+            };
+            // SAFETY: used only on this thread during this call; no statement outlives it.
+            let conn = unsafe { ctx.get_connection()? };
+            let mut session = shared.session()?;
+            let cx = crate::db::Ctx::new(&conn, &mut session, 0);
+            let state = history::state_at(&cx, cx.db(), &key, ms).map_err(user_error)?;
+            Ok(ToSqlOutput::Owned(match state {
+                None => Value::Null,
+                Some(Snapshot::String(v)) => value::to_value(v.into_vec()),
+                Some(other) => Value::Text(other.to_json()),
+            }))
+        },
+    )
     .map_err(|e| Error::err(format!("registering redis_history_at: {e}")))?;
     Ok(())
 }
@@ -320,7 +325,12 @@ impl HistoryCursor<'_> {
 }
 
 unsafe impl VTabCursor for HistoryCursor<'_> {
-    fn filter(&mut self, idx_num: c_int, _idx_str: Option<&str>, args: &Filters<'_>) -> rusqlite::Result<()> {
+    fn filter(
+        &mut self,
+        idx_num: c_int,
+        _idx_str: Option<&str>,
+        args: &Filters<'_>,
+    ) -> rusqlite::Result<()> {
         let mut next = 0;
         let mut take = |bit: c_int| -> rusqlite::Result<Option<Value>> {
             if idx_num & bit == 0 {
@@ -330,7 +340,12 @@ unsafe impl VTabCursor for HistoryCursor<'_> {
             next += 1;
             Ok(Some(v))
         };
-        let mut plan = Plan { low: i64::MIN, high: i64::MAX, after_ts: i64::MIN, ..Plan::default() };
+        let mut plan = Plan {
+            low: i64::MIN,
+            high: i64::MAX,
+            after_ts: i64::MIN,
+            ..Plan::default()
+        };
         if let Some(v) = take(HAS_DB)? {
             match int_arg(&v) {
                 Some(db) => plan.db = Some(db),
@@ -346,20 +361,40 @@ unsafe impl VTabCursor for HistoryCursor<'_> {
         // Bounds compare as integers; a fractional bound is rounded inward.
         if let Some(v) = take(TS_LOW)? {
             match &v {
-                Value::Integer(i) => plan.low = if idx_num & TS_LOW_STRICT != 0 { i.saturating_add(1) } else { *i },
+                Value::Integer(i) => {
+                    plan.low = if idx_num & TS_LOW_STRICT != 0 {
+                        i.saturating_add(1)
+                    } else {
+                        *i
+                    }
+                }
                 Value::Real(f) => {
                     let c = f.ceil() as i64;
-                    plan.low = if idx_num & TS_LOW_STRICT != 0 && f.fract() == 0.0 { c.saturating_add(1) } else { c };
+                    plan.low = if idx_num & TS_LOW_STRICT != 0 && f.fract() == 0.0 {
+                        c.saturating_add(1)
+                    } else {
+                        c
+                    };
                 }
                 _ => plan.empty = true,
             }
         }
         if let Some(v) = take(TS_HIGH)? {
             match &v {
-                Value::Integer(i) => plan.high = if idx_num & TS_HIGH_STRICT != 0 { i.saturating_sub(1) } else { *i },
+                Value::Integer(i) => {
+                    plan.high = if idx_num & TS_HIGH_STRICT != 0 {
+                        i.saturating_sub(1)
+                    } else {
+                        *i
+                    }
+                }
                 Value::Real(f) => {
                     let c = f.floor() as i64;
-                    plan.high = if idx_num & TS_HIGH_STRICT != 0 && f.fract() == 0.0 { c.saturating_sub(1) } else { c };
+                    plan.high = if idx_num & TS_HIGH_STRICT != 0 && f.fract() == 0.0 {
+                        c.saturating_sub(1)
+                    } else {
+                        c
+                    };
                 }
                 _ => plan.empty = true,
             }
@@ -387,8 +422,9 @@ unsafe impl VTabCursor for HistoryCursor<'_> {
     fn next(&mut self) -> rusqlite::Result<()> {
         self.at += 1;
         if self.at >= self.rows.len() && !self.done {
-            return catch_unwind(AssertUnwindSafe(|| self.load_page()))
-                .unwrap_or_else(|_| Err(user_error(Error::err("internal error in redis_history"))));
+            return catch_unwind(AssertUnwindSafe(|| self.load_page())).unwrap_or_else(|_| {
+                Err(user_error(Error::err("internal error in redis_history")))
+            });
         }
         Ok(())
     }
@@ -398,7 +434,11 @@ unsafe impl VTabCursor for HistoryCursor<'_> {
     }
 
     fn column(&self, ctx: &mut Context, i: c_int) -> rusqlite::Result<()> {
-        match self.rows.get(self.at).and_then(|r| r.values.get(i as usize)) {
+        match self
+            .rows
+            .get(self.at)
+            .and_then(|r| r.values.get(i as usize))
+        {
             Some(v) => ctx.set_result(v),
             None => ctx.set_result(&Value::Null),
         }

@@ -51,13 +51,16 @@ pub fn copy_contents(cx: &Ctx, ty: KeyType, from: i64, to: i64) -> Result<()> {
     Ok(())
 }
 
+/// A key as listings return it: name, type, expiry (ms).
+pub type KeyListing = (Vec<u8>, KeyType, Option<i64>);
+
 /// Every live key of the selected database matching `pattern` (all for `None`),
 /// optionally of one type, in creation order: (key, type, expire_at).
 pub fn matching_keys(
     cx: &Ctx,
     pattern: Option<&[u8]>,
     ty: Option<KeyType>,
-) -> Result<Vec<(Vec<u8>, KeyType, Option<i64>)>> {
+) -> Result<Vec<KeyListing>> {
     let mut stmt = cx.conn.prepare_cached(
         "SELECT key, type, expire_at FROM redlite_keys WHERE db = ?1 \
          AND (expire_at IS NULL OR expire_at > ?2) ORDER BY id",
@@ -66,7 +69,9 @@ pub fn matching_keys(
     let mut out = Vec::new();
     while let Some(r) = rows.next()? {
         let key = value::from_sql(r.get_ref(0)?).unwrap_or_default();
-        let Some(kt) = KeyType::from_i64(r.get(1)?) else { continue };
+        let Some(kt) = KeyType::from_i64(r.get(1)?) else {
+            continue;
+        };
         if ty.is_some_and(|t| t != kt) {
             continue;
         }
@@ -163,7 +168,11 @@ pub struct ScanOpts<'a> {
 
 /// Parses `[MATCH p] [COUNT n] [TYPE t]` as Redis's `scanGenericCommand` does.
 pub fn parse_scan_opts<'a>(a: &mut Args<'a>, allow_type: bool) -> Result<ScanOpts<'a>> {
-    let mut o = ScanOpts { pattern: None, count: 10, ty: None };
+    let mut o = ScanOpts {
+        pattern: None,
+        count: 10,
+        ty: None,
+    };
     while !a.is_empty() {
         let opt = a.next_bytes()?;
         if a.is_empty() {
@@ -192,7 +201,7 @@ pub fn scan_page(
     cx: &Ctx,
     cursor: u64,
     o: &ScanOpts,
-) -> Result<(u64, Vec<(Vec<u8>, KeyType, Option<i64>)>)> {
+) -> Result<(u64, Vec<KeyListing>)> {
     let mut stmt = cx.conn.prepare_cached(
         "SELECT id, key, type, expire_at FROM redlite_keys \
          WHERE id > ?1 AND db = ?2 ORDER BY id LIMIT ?3",
@@ -204,7 +213,9 @@ pub fn scan_page(
         seen += 1;
         last = r.get(0)?;
         let key = value::from_sql(r.get_ref(1)?).unwrap_or_default();
-        let Some(kt) = KeyType::from_i64(r.get(2)?) else { continue };
+        let Some(kt) = KeyType::from_i64(r.get(2)?) else {
+            continue;
+        };
         let expire_at: Option<i64> = r.get(3)?;
         if !cx.is_live(expire_at) {
             continue;
@@ -242,7 +253,11 @@ fn ttl_generic(cx: &mut Ctx, a: &mut Args, ms: bool, absolute: bool) -> Result<R
     let Some(at) = row.expire_at else {
         return Ok(Reply::Int(-1));
     };
-    let t = if absolute { at } else { (at - cx.now_ms).max(0) };
+    let t = if absolute {
+        at
+    } else {
+        (at - cx.now_ms).max(0)
+    };
     Ok(Reply::Int(if ms { t } else { (t + 500) / 1000 }))
 }
 
@@ -267,7 +282,13 @@ pub fn cmd_pexpiretime(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
 }
 
 /// Redis's `expireGenericCommand`: `base_ms` is now for relative forms, 0 for absolute.
-fn expire_generic(cx: &mut Ctx, a: &mut Args, relative: bool, unit_ms: bool, cmd: &str) -> Result<Reply> {
+fn expire_generic(
+    cx: &mut Ctx,
+    a: &mut Args,
+    relative: bool,
+    unit_ms: bool,
+    cmd: &str,
+) -> Result<Reply> {
     let key = a.next_bytes()?;
     let raw = a.next_bytes()?;
     let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
@@ -293,7 +314,9 @@ fn expire_generic(cx: &mut Ctx, a: &mut Args, relative: bool, unit_ms: bool, cmd
         ));
     }
     if gt && lt {
-        return Err(Error::err("GT and LT options at the same time are not compatible"));
+        return Err(Error::err(
+            "GT and LT options at the same time are not compatible",
+        ));
     }
     let mut when = num::parse_i64(raw).ok_or(Error::NotInteger)?;
     let invalid = || Error::InvalidExpire(cmd.to_string());
@@ -443,7 +466,9 @@ pub fn cmd_randomkey(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     let start = rand::Rng::gen_range(&mut rand::thread_rng(), lo..=hi);
     for from in [start, lo] {
         let key = stmt
-            .query_row(params![cx.db(), from, cx.now_ms], |r| Ok(value::from_sql(r.get_ref(0)?)))
+            .query_row(params![cx.db(), from, cx.now_ms], |r| {
+                Ok(value::from_sql(r.get_ref(0)?))
+            })
             .optional()?;
         if let Some(key) = key {
             return Ok(Reply::bulk_or_nil(key));

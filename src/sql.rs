@@ -37,7 +37,9 @@ impl Shared {
     /// deadlocking.
     pub fn session(&self) -> rusqlite::Result<MutexGuard<'_, Session>> {
         self.session.try_lock().map_err(|_| {
-            user_error(Error::err("recursive call into Redlite on the same connection"))
+            user_error(Error::err(
+                "recursive call into Redlite on the same connection",
+            ))
         })
     }
 
@@ -65,7 +67,10 @@ pub fn register(conn: &Connection) -> crate::Result<()> {
 /// [`register`] with a given clock (tests use [`crate::ManualClock`]).
 pub fn register_with_clock(conn: &Connection, clock: Arc<dyn Clock>) -> crate::Result<()> {
     schema::ensure(conn)?;
-    let shared = Shared { session: Arc::new(Mutex::new(Session::default())), clock };
+    let shared = Shared {
+        session: Arc::new(Mutex::new(Session::default())),
+        clock,
+    };
     for f in functions() {
         register_one(conn, &f, shared.clone())
             .map_err(|e| Error::err(format!("registering {}: {e}", f.name)))?;
@@ -103,7 +108,12 @@ enum Kind {
 
 /// Every scalar function Redlite registers, in registration order.
 pub fn functions() -> Vec<Function> {
-    let mut out = vec![Function { name: "redis".into(), n_arg: -1, writes: true, kind: Kind::Generic }];
+    let mut out = vec![Function {
+        name: "redis".into(),
+        n_arg: -1,
+        writes: true,
+        kind: Kind::Generic,
+    }];
     for spec in command::all().filter(|s| s.flags & flag::SCALAR != 0 && s.run.is_some()) {
         out.push(Function {
             name: format!("redis_{}", spec.name),
@@ -113,9 +123,24 @@ pub fn functions() -> Vec<Function> {
             kind: Kind::Command(spec.name),
         });
     }
-    out.push(Function { name: "redis_db".into(), n_arg: 0, writes: false, kind: Kind::Db });
-    out.push(Function { name: "redlite_version".into(), n_arg: 0, writes: false, kind: Kind::Version });
-    out.push(Function { name: "redlite_debug".into(), n_arg: 0, writes: false, kind: Kind::Debug });
+    out.push(Function {
+        name: "redis_db".into(),
+        n_arg: 0,
+        writes: false,
+        kind: Kind::Db,
+    });
+    out.push(Function {
+        name: "redlite_version".into(),
+        n_arg: 0,
+        writes: false,
+        kind: Kind::Version,
+    });
+    out.push(Function {
+        name: "redlite_debug".into(),
+        n_arg: 0,
+        writes: false,
+        kind: Kind::Debug,
+    });
     out
 }
 
@@ -229,7 +254,9 @@ pub fn to_json(reply: &Reply, out: &mut String) {
                 }
                 let mut key = String::new();
                 match k {
-                    Reply::Bulk(b) | Reply::Verbatim(b) => key.push_str(&String::from_utf8_lossy(b)),
+                    Reply::Bulk(b) | Reply::Verbatim(b) => {
+                        key.push_str(&String::from_utf8_lossy(b))
+                    }
                     Reply::Simple(s) => key.push_str(s),
                     other => to_json(other, &mut key),
                 }

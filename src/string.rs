@@ -113,7 +113,13 @@ pub fn incr_by(cx: &mut Ctx, key: &[u8], delta: i64) -> Result<i64> {
         None => 0,
     };
     let new = old.checked_add(delta).ok_or(Error::Overflow)?;
-    set(cx, key, new.to_string().as_bytes(), current.map(|c| c.0), Ttl::Keep)?;
+    set(
+        cx,
+        key,
+        new.to_string().as_bytes(),
+        current.map(|c| c.0),
+        Ttl::Keep,
+    )?;
     Ok(new)
 }
 
@@ -193,13 +199,7 @@ fn expiry_kind(opt: &[u8]) -> Option<(bool, bool)> {
 }
 
 /// Redis's `getExpireMillisecondsOrReply`: the absolute expiry in ms.
-pub fn expire_at_ms(
-    cx: &Ctx,
-    raw: &[u8],
-    unit_ms: bool,
-    absolute: bool,
-    cmd: &str,
-) -> Result<i64> {
+pub fn expire_at_ms(cx: &Ctx, raw: &[u8], unit_ms: bool, absolute: bool, cmd: &str) -> Result<i64> {
     let n = num::parse_i64(raw).ok_or(Error::NotInteger)?;
     let invalid = || Error::InvalidExpire(cmd.to_string());
     if n <= 0 || (!unit_ms && n > i64::MAX / 1000) {
@@ -233,10 +233,18 @@ pub fn cmd_set(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     };
     let found = existing.is_some();
     if (o.nx && found) || (o.xx && !found) {
-        return Ok(if o.get { Reply::bulk_or_nil(old) } else { Reply::Nil });
+        return Ok(if o.get {
+            Reply::bulk_or_nil(old)
+        } else {
+            Reply::Nil
+        });
     }
     set(cx, key, v, existing, ttl)?;
-    Ok(if o.get { Reply::bulk_or_nil(old) } else { Reply::ok() })
+    Ok(if o.get {
+        Reply::bulk_or_nil(old)
+    } else {
+        Reply::ok()
+    })
 }
 
 /// SETNX key value

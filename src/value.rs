@@ -60,14 +60,20 @@ mod tests {
     #[test]
     fn utf8_without_nul_is_text() {
         assert_eq!(to_value(b"hello".to_vec()), Value::Text("hello".into()));
-        assert_eq!(to_value("héllo".as_bytes().to_vec()), Value::Text("héllo".into()));
+        assert_eq!(
+            to_value("héllo".as_bytes().to_vec()),
+            Value::Text("héllo".into())
+        );
     }
 
     #[test]
     fn nul_or_invalid_utf8_is_blob() {
         assert_eq!(to_value(b"a\0b".to_vec()), Value::Blob(b"a\0b".to_vec()));
         assert_eq!(to_value(vec![0xff, 0xfe]), Value::Blob(vec![0xff, 0xfe]));
-        assert!(matches!(to_sql(&[0xff]), ToSqlOutput::Borrowed(ValueRef::Blob(_))));
+        assert!(matches!(
+            to_sql(&[0xff]),
+            ToSqlOutput::Borrowed(ValueRef::Blob(_))
+        ));
     }
 
     #[test]

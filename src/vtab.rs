@@ -17,8 +17,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use rusqlite::ffi;
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::vtab::{
-    Context, Filters, IndexConstraintOp, IndexInfo, Module, VTab,
-    VTabConnection, VTabCursor,
+    Context, Filters, IndexConstraintOp, IndexInfo, Module, VTab, VTabConnection, VTabCursor,
 };
 use rusqlite::Connection;
 
@@ -84,7 +83,10 @@ fn key_row(cx: &Ctx, key: Vec<u8>, ty: KeyType, expire_at: Option<i64>) -> Vec<V
 fn produce_keys(cx: &mut Ctx, args: &[Option<Vec<u8>>]) -> Result<Vec<Vec<Value>>> {
     let pattern = args[0].as_deref();
     let keys = keys::matching_keys(cx, pattern, None)?;
-    Ok(keys.into_iter().map(|(k, t, e)| key_row(cx, k, t, e)).collect())
+    Ok(keys
+        .into_iter()
+        .map(|(k, t, e)| key_row(cx, k, t, e))
+        .collect())
 }
 
 fn produce_scan(cx: &mut Ctx, args: &[Option<Vec<u8>>]) -> Result<Vec<Vec<Value>>> {
@@ -122,7 +124,10 @@ pub fn all() -> impl Iterator<Item = &'static TableFn> {
 pub fn register(conn: &Connection, shared: &Shared) -> Result<()> {
     const MODULE: Module<TableFnTab> = Module::eponymous_only_module();
     for def in all() {
-        let aux = Aux { def, shared: shared.clone() };
+        let aux = Aux {
+            def,
+            shared: shared.clone(),
+        };
         conn.create_module(def.name, &MODULE, Some(aux))
             .map_err(|e| Error::err(format!("registering {}: {e}", def.name)))?;
     }
@@ -251,7 +256,12 @@ impl TableFnCursor<'_> {
 }
 
 unsafe impl VTabCursor for TableFnCursor<'_> {
-    fn filter(&mut self, idx_num: c_int, _idx_str: Option<&str>, args: &Filters<'_>) -> rusqlite::Result<()> {
+    fn filter(
+        &mut self,
+        idx_num: c_int,
+        _idx_str: Option<&str>,
+        args: &Filters<'_>,
+    ) -> rusqlite::Result<()> {
         let n = self.tab().def.params.len();
         let mut values = Vec::with_capacity(n);
         let mut next = 0;
@@ -269,8 +279,9 @@ unsafe impl VTabCursor for TableFnCursor<'_> {
         self.rows = if given_null {
             Vec::new()
         } else {
-            catch_unwind(AssertUnwindSafe(|| self.produce(&values)))
-                .unwrap_or_else(|_| Err(user_error(Error::err("internal error in a table function"))))?
+            catch_unwind(AssertUnwindSafe(|| self.produce(&values))).unwrap_or_else(|_| {
+                Err(user_error(Error::err("internal error in a table function")))
+            })?
         };
         self.at = 0;
         Ok(())

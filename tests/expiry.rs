@@ -7,9 +7,17 @@ use common::Db;
 #[test]
 fn a_key_expires_exactly_at_its_deadline() {
     let mut db = Db::new();
-    db.script(&[("SET k v PX 1500", "OK"), ("PTTL k", "(integer) 1500"), ("TTL k", "(integer) 2")]);
+    db.script(&[
+        ("SET k v PX 1500", "OK"),
+        ("PTTL k", "(integer) 1500"),
+        ("TTL k", "(integer) 2"),
+    ]);
     db.clock.advance(1499);
-    db.script(&[("GET k", "\"v\""), ("PTTL k", "(integer) 1"), ("TTL k", "(integer) 0")]);
+    db.script(&[
+        ("GET k", "\"v\""),
+        ("PTTL k", "(integer) 1"),
+        ("TTL k", "(integer) 0"),
+    ]);
     db.clock.advance(1);
     db.script(&[
         ("GET k", "(nil)"),
@@ -35,7 +43,10 @@ fn an_expired_key_is_absent_for_writes_too() {
     db.script(&[("INCR n", "(integer) 1"), ("TTL n", "(integer) -1")]);
     db.script(&[("SET r v EX 1", "OK")]);
     db.clock.advance(1_000);
-    db.script(&[("RENAME r r2", "(error) ERR no such key"), ("APPEND r x", "(integer) 1")]);
+    db.script(&[
+        ("RENAME r r2", "(error) ERR no such key"),
+        ("APPEND r x", "(integer) 1"),
+    ]);
 }
 
 #[test]
@@ -58,8 +69,14 @@ fn expireat_in_the_past_deletes_and_getex_exat_too() {
     let mut db = Db::new();
     let past_s = (common::T0 / 1000 - 1).to_string();
     db.script(&[("SET a 1", "OK"), ("SET b 2", "OK")]);
-    db.script(&[(&format!("EXPIREAT a {past_s}"), "(integer) 1"), ("EXISTS a", "(integer) 0")]);
-    db.script(&[(&format!("GETEX b EXAT {past_s}"), "\"2\""), ("EXISTS b", "(integer) 0")]);
+    db.script(&[
+        (&format!("EXPIREAT a {past_s}"), "(integer) 1"),
+        ("EXISTS a", "(integer) 0"),
+    ]);
+    db.script(&[
+        (&format!("GETEX b EXAT {past_s}"), "\"2\""),
+        ("EXISTS b", "(integer) 0"),
+    ]);
     let future_ms = (common::T0 + 5_000).to_string();
     db.script(&[
         ("SET c 3", "OK"),
@@ -72,16 +89,24 @@ fn expireat_in_the_past_deletes_and_getex_exat_too() {
 #[test]
 fn vacuum_purges_expired_rows() {
     let mut db = Db::new();
-    db.script(&[("SET a 1 PX 10", "OK"), ("SET b 2 PX 10", "OK"), ("SET c 3", "OK")]);
+    db.script(&[
+        ("SET a 1 PX 10", "OK"),
+        ("SET b 2 PX 10", "OK"),
+        ("SET c 3", "OK"),
+    ]);
     db.clock.advance(10);
     let rows = |db: &Db| -> i64 {
-        db.conn.query_row("SELECT count(*) FROM redlite_keys", [], |r| r.get(0)).unwrap()
+        db.conn
+            .query_row("SELECT count(*) FROM redlite_keys", [], |r| r.get(0))
+            .unwrap()
     };
     assert_eq!(rows(&db), 3, "reads do not delete");
     db.script(&[("VACUUM", "(integer) 2")]);
     assert_eq!(rows(&db), 1);
-    let strings: i64 =
-        db.conn.query_row("SELECT count(*) FROM redlite_strings", [], |r| r.get(0)).unwrap();
+    let strings: i64 = db
+        .conn
+        .query_row("SELECT count(*) FROM redlite_strings", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(strings, 1, "values are deleted by cascade");
 }
 
@@ -98,7 +123,11 @@ fn writes_sweep_expired_keys_when_autovacuum_is_on() {
     }
     let dead = |db: &Db| -> i64 {
         db.conn
-            .query_row("SELECT count(*) FROM redlite_keys WHERE key LIKE 'dead%'", [], |r| r.get(0))
+            .query_row(
+                "SELECT count(*) FROM redlite_keys WHERE key LIKE 'dead%'",
+                [],
+                |r| r.get(0),
+            )
             .unwrap()
     };
     assert_eq!(dead(&db), 10, "no sweep while off");
@@ -108,7 +137,10 @@ fn writes_sweep_expired_keys_when_autovacuum_is_on() {
     }
     assert_eq!(dead(&db), 0, "a sweep ran within 64 writes");
     db.script(&[
-        ("AUTOVACUUM INTERVAL -1", "(error) ERR interval must be zero or positive"),
+        (
+            "AUTOVACUUM INTERVAL -1",
+            "(error) ERR interval must be zero or positive",
+        ),
         ("AUTOVACUUM MAYBE", "(error) ERR syntax error"),
     ]);
 }
@@ -141,8 +173,11 @@ fn scan_visits_every_key_once_across_pages() {
     loop {
         let argv = ["SCAN", cursor.as_str(), "MATCH", "key:*", "COUNT", "10"];
         let refs: Vec<&[u8]> = argv.iter().map(|s| s.as_bytes()).collect();
-        let redlite::Reply::Array(parts) = db.exec(&refs) else { panic!("SCAN reply") };
-        let (redlite::Reply::Bulk(next), redlite::Reply::Array(keys)) = (&parts[0], &parts[1]) else {
+        let redlite::Reply::Array(parts) = db.exec(&refs) else {
+            panic!("SCAN reply")
+        };
+        let (redlite::Reply::Bulk(next), redlite::Reply::Array(keys)) = (&parts[0], &parts[1])
+        else {
             panic!("SCAN shape")
         };
         for k in keys {
@@ -198,7 +233,11 @@ fn select_isolates_databases_and_swapdb_swaps_them() {
 fn a_failed_command_leaves_no_partial_write() {
     let mut db = Db::new();
     // MSETNX checks every key before writing any.
-    db.script(&[("SET b taken", "OK"), ("MSETNX a 1 b 2", "(integer) 0"), ("EXISTS a", "(integer) 0")]);
+    db.script(&[
+        ("SET b taken", "OK"),
+        ("MSETNX a 1 b 2", "(integer) 0"),
+        ("EXISTS a", "(integer) 0"),
+    ]);
     // SQLite-level failure mid-command: a trigger aborts the second insert of an MSET.
     db.conn
         .execute_batch(

@@ -6,7 +6,11 @@ use common::{Db, T0};
 
 fn entries(db: &Db, key: &str) -> i64 {
     db.conn
-        .query_row("SELECT count(*) FROM redlite_history WHERE key = ?1", [key], |r| r.get(0))
+        .query_row(
+            "SELECT count(*) FROM redlite_history WHERE key = ?1",
+            [key],
+            |r| r.get(0),
+        )
         .unwrap()
 }
 
@@ -69,11 +73,26 @@ fn retention_by_count_and_by_time() {
     // Writes at T0, +400, +800, +1200, +1600: at +1600 the cutoff is +600.
     assert_eq!(entries(&db, "t"), 3);
     db.script(&[
-        ("HISTORY ENABLE KEY x RETENTION COUNT 0", "(error) ERR retention must be positive"),
-        ("HISTORY ENABLE KEY x RETENTION SIZE 1", "(error) ERR syntax error"),
-        ("HISTORY ENABLE", "(error) ERR wrong number of arguments for 'history|enable' command"),
-        ("HISTORY ENABLE DATABASE 16", "(error) ERR DB index is out of range"),
-        ("HISTORY NOPE", "(error) ERR unknown subcommand 'NOPE'. Try HISTORY HELP."),
+        (
+            "HISTORY ENABLE KEY x RETENTION COUNT 0",
+            "(error) ERR retention must be positive",
+        ),
+        (
+            "HISTORY ENABLE KEY x RETENTION SIZE 1",
+            "(error) ERR syntax error",
+        ),
+        (
+            "HISTORY ENABLE",
+            "(error) ERR wrong number of arguments for 'history|enable' command",
+        ),
+        (
+            "HISTORY ENABLE DATABASE 16",
+            "(error) ERR DB index is out of range",
+        ),
+        (
+            "HISTORY NOPE",
+            "(error) ERR unknown subcommand 'NOPE'. Try HISTORY HELP.",
+        ),
     ]);
 }
 
@@ -83,7 +102,10 @@ fn a_failed_write_records_nothing() {
     db.script(&[
         ("HISTORY ENABLE GLOBAL", "OK"),
         ("SET s text", "OK"),
-        ("INCR s", "(error) ERR value is not an integer or out of range"),
+        (
+            "INCR s",
+            "(error) ERR value is not an integer or out of range",
+        ),
     ]);
     assert_eq!(entries(&db, "s"), 1);
     db.conn.execute_batch("BEGIN").unwrap();
@@ -112,7 +134,10 @@ fn getat_boundaries_delete_and_expiry() {
         (&at(1100), "(nil)"),
         (&at(2100), "\"three\""),
         (&at(2200), "(nil)"),
-        ("HISTORY GETAT k x", "(error) ERR value is not an integer or out of range"),
+        (
+            "HISTORY GETAT k x",
+            "(error) ERR value is not an integer or out of range",
+        ),
     ]);
     // The deletion is an entry of its own, and history outlives the key.
     assert_eq!(entries(&db, "k"), 4);
@@ -132,22 +157,42 @@ fn get_lists_entries_newest_first_with_limits() {
             "[{{\"version\":(integer) 2,\"op\":\"append\",\"timestamp_ms\":(integer) {t1},\"type\":\"string\",\"value\":\"ab\",\"expire_at\":(nil)}}]"
         )
     );
-    assert_eq!(db.run(&format!("HISTORY GET k UNTIL {T0}")).matches("\"op\"").count(), 1);
-    assert_eq!(db.run(&format!("HISTORY GET k SINCE {t1}")).matches("\"op\":\"append\"").count(), 1);
+    assert_eq!(
+        db.run(&format!("HISTORY GET k UNTIL {T0}"))
+            .matches("\"op\"")
+            .count(),
+        1
+    );
+    assert_eq!(
+        db.run(&format!("HISTORY GET k SINCE {t1}"))
+            .matches("\"op\":\"append\"")
+            .count(),
+        1
+    );
     assert_eq!(db.run("HISTORY GET k").matches("\"op\"").count(), 2);
-    db.script(&[("HISTORY GET k LIMIT -1", "(error) ERR LIMIT must be zero or positive")]);
+    db.script(&[(
+        "HISTORY GET k LIMIT -1",
+        "(error) ERR LIMIT must be zero or positive",
+    )]);
 }
 
 #[test]
 fn rename_records_both_names_and_expiry_records_an_expire() {
     let mut db = Db::new();
-    db.script(&[("HISTORY ENABLE GLOBAL", "OK"), ("SET a 1", "OK"), ("RENAME a b", "OK")]);
+    db.script(&[
+        ("HISTORY ENABLE GLOBAL", "OK"),
+        ("SET a 1", "OK"),
+        ("RENAME a b", "OK"),
+    ]);
     let ops = |db: &Db, k: &str| -> Vec<String> {
         let mut stmt = db
             .conn
             .prepare("SELECT op || ':' || coalesce(type, '-') FROM redlite_history WHERE key = ?1 ORDER BY id")
             .unwrap();
-        stmt.query_map([k], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+        stmt.query_map([k], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
     };
     assert_eq!(ops(&db, "a"), ["set:1", "rename:-"]);
     assert_eq!(ops(&db, "b"), ["rename:1"]);
@@ -179,13 +224,20 @@ fn restore_and_diff_round_trip() {
     assert_eq!(entries(&db, "k"), 3);
     db.script(&[("DEL k", "(integer) 1")]);
     db.clock.advance(1);
-    db.script(&[(&format!("HISTORY RESTORE k {}", T0 + 60), "OK"), ("GET k", "\"changed\"")]);
+    db.script(&[
+        (&format!("HISTORY RESTORE k {}", T0 + 60), "OK"),
+        ("GET k", "\"changed\""),
+    ]);
 }
 
 #[test]
 fn stats_clear_and_prune() {
     let mut db = Db::new();
-    db.script(&[("HISTORY ENABLE GLOBAL", "OK"), ("SET a 1", "OK"), ("SET b 1", "OK")]);
+    db.script(&[
+        ("HISTORY ENABLE GLOBAL", "OK"),
+        ("SET a 1", "OK"),
+        ("SET b 1", "OK"),
+    ]);
     db.clock.advance(10);
     db.script(&[("SET a 2", "OK")]);
     assert_eq!(
@@ -204,18 +256,33 @@ fn the_history_table_reads_through_the_index() {
     let conn = rusqlite::Connection::open_in_memory().unwrap();
     let clock = redlite::ManualClock::new(T0);
     redlite::register_with_clock(&conn, std::sync::Arc::new(clock.clone())).unwrap();
-    conn.query_row("SELECT redis('HISTORY', 'ENABLE', 'GLOBAL')", [], |_| Ok(())).unwrap();
+    conn.query_row(
+        "SELECT redis('HISTORY', 'ENABLE', 'GLOBAL')",
+        [],
+        |_| Ok(()),
+    )
+    .unwrap();
     for i in 0..1200 {
         clock.advance(1);
         let key = if i % 2 == 0 { "cart:7" } else { "other" };
-        conn.query_row("SELECT redis_set(?1, ?2)", rusqlite::params![key, i], |_| Ok(())).unwrap();
+        conn.query_row(
+            "SELECT redis_set(?1, ?2)",
+            rusqlite::params![key, i],
+            |_| Ok(()),
+        )
+        .unwrap();
     }
     let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
-    assert_eq!(count("SELECT count(*) FROM redis_history WHERE key = 'cart:7'"), 600);
+    assert_eq!(
+        count("SELECT count(*) FROM redis_history WHERE key = 'cart:7'"),
+        600
+    );
     assert_eq!(count("SELECT count(*) FROM redis_history"), 1200);
     let since = T0 + 1001;
     assert_eq!(
-        count(&format!("SELECT count(*) FROM redis_history WHERE key = 'cart:7' AND ts_ms > {since}")),
+        count(&format!(
+            "SELECT count(*) FROM redis_history WHERE key = 'cart:7' AND ts_ms > {since}"
+        )),
         99 // cart:7 is written at odd offsets 1..1199; those above 1001 are 1003..1199
     );
     assert_eq!(
@@ -242,9 +309,14 @@ fn the_history_table_reads_through_the_index() {
         "SELECT id FROM redlite_history WHERE key = 'k' AND ts_ms >= 1 AND ts_ms <= 2 \
          AND (ts_ms > 0 OR (ts_ms = 0 AND id > 0)) AND db = 0 ORDER BY ts_ms, id LIMIT 5",
     );
-    assert!(inner.contains("INDEX redlite_history_key (db=? AND key=?"), "{inner}");
+    assert!(
+        inner.contains("INDEX redlite_history_key (db=? AND key=?"),
+        "{inner}"
+    );
     let at: String = conn
-        .query_row("SELECT redis_history_at('cart:7', ?1)", [T0 + 3], |r| r.get(0))
+        .query_row("SELECT redis_history_at('cart:7', ?1)", [T0 + 3], |r| {
+            r.get(0)
+        })
         .unwrap();
     assert_eq!(at, "2");
 }

@@ -21,19 +21,29 @@ fn load(conn: &Connection) {
 fn loads_into_current_sqlite() {
     let conn = Connection::open_in_memory().unwrap();
     load(&conn);
-    assert!(rusqlite::version_number() >= 3_045_000, "bundled SQLite should be current");
-    let v: String = conn.query_row("SELECT redis_set('k', 'v')", [], |r| r.get(0)).unwrap();
+    assert!(
+        rusqlite::version_number() >= 3_045_000,
+        "bundled SQLite should be current"
+    );
+    let v: String = conn
+        .query_row("SELECT redis_set('k', 'v')", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(v, "OK");
     let (get, n): (String, i64) = conn
-        .query_row("SELECT redis_get('k'), redis_incrby('n', 41) + 1", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row(
+            "SELECT redis_get('k'), redis_incrby('n', 41) + 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .unwrap();
     assert_eq!((get.as_str(), n), ("v", 42));
     let err = conn
         .query_row("SELECT redis_incr('k')", [], |r| r.get::<_, i64>(0))
         .unwrap_err();
-    assert_eq!(err.to_string(), "ERR value is not an integer or out of range");
+    assert_eq!(
+        err.to_string(),
+        "ERR value is not an integer or out of range"
+    );
 }
 
 #[test]
@@ -45,11 +55,14 @@ fn a_file_written_by_the_core_reads_through_the_extension() {
     {
         let conn = Connection::open(&path).unwrap();
         redlite::register(&conn).unwrap();
-        conn.query_row("SELECT redis_set('from', 'core')", [], |_| Ok(())).unwrap();
+        conn.query_row("SELECT redis_set('from', 'core')", [], |_| Ok(()))
+            .unwrap();
     }
     let conn = Connection::open(&path).unwrap();
     load(&conn);
-    let v: String = conn.query_row("SELECT redis_get('from')", [], |r| r.get(0)).unwrap();
+    let v: String = conn
+        .query_row("SELECT redis_get('from')", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(v, "core");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -30,10 +30,18 @@ fn run_script(name: &str) {
         }
         let got = render(&reply);
         if got != want {
-            failures.push(format!("{name}:{}: {cmd}\n   want {want}\n    got {got}", n + 1));
+            failures.push(format!(
+                "{name}:{}: {cmd}\n   want {want}\n    got {got}",
+                n + 1
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]

@@ -65,7 +65,9 @@ fn init(conn: Connection) -> rusqlite::Result<bool> {
 fn setup(conn: &Connection) -> rusqlite::Result<()> {
     let busy: i64 = conn.query_row("PRAGMA busy_timeout", [], |r| r.get(0))?;
     if busy == 0 {
-        conn.busy_timeout(std::time::Duration::from_millis(DEFAULT_BUSY_TIMEOUT_MS as u64))?;
+        conn.busy_timeout(std::time::Duration::from_millis(
+            DEFAULT_BUSY_TIMEOUT_MS as u64,
+        ))?;
     }
     redlite::register(conn).map_err(|e| error(e.to_string()))
 }

@@ -21,7 +21,11 @@ impl Db {
     pub fn new() -> Db {
         let conn = Connection::open_in_memory().unwrap();
         redlite::schema::ensure(&conn).unwrap();
-        Db { conn, session: Session::default(), clock: ManualClock::new(T0) }
+        Db {
+            conn,
+            session: Session::default(),
+            clock: ManualClock::new(T0),
+        }
     }
 
     /// Runs a command given as separate arguments.
@@ -91,7 +95,10 @@ pub fn render(r: &Reply) -> String {
         Reply::Bool(b) => format!("(bool) {b}"),
         Reply::Array(items) | Reply::Set(items) if items.is_empty() => "(empty array)".into(),
         Reply::Array(items) | Reply::Set(items) => {
-            format!("[{}]", items.iter().map(render).collect::<Vec<_>>().join(","))
+            format!(
+                "[{}]",
+                items.iter().map(render).collect::<Vec<_>>().join(",")
+            )
         }
         Reply::Map(pairs) => format!(
             "{{{}}}",
