@@ -31,11 +31,13 @@ server:
 	mkdir -p dist
 	cp target/release/redlite-server $(SERVER)
 
-$(PY):
-	$(PYTHON) -m venv $(VENV)
+# The stamp makes a change to tests/requirements.txt reinstall into an existing venv.
+$(VENV)/.installed: tests/requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -r tests/requirements.txt
+	touch $@
 
-venv: $(PY)
+venv: $(VENV)/.installed
 
 test: build venv test-rust test-py
 
@@ -44,7 +46,7 @@ test-rust:
 	$(CARGO) test --release --workspace
 
 test-py: venv
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --timeout=300 tests
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -311,6 +311,11 @@ pub fn run_in_transaction<T>(
     f: impl FnOnce(&Connection) -> Result<T>,
 ) -> Result<T> {
     let own = conn.is_autocommit();
+    if !own && !write {
+        // A read inside the caller's transaction already sees one snapshot and changes
+        // nothing: a savepoint would only cost two statements.
+        return f(conn);
+    }
     let (begin, commit, undo): (&str, &str, &[&str]) = if own {
         let begin = if write { "BEGIN IMMEDIATE" } else { "BEGIN" };
         (begin, "COMMIT", &["ROLLBACK"])

@@ -64,11 +64,14 @@ pub fn register(conn: &Connection, shared: &Shared) -> Result<()> {
                 ValueRef::Null => return Ok(ToSqlOutput::Owned(Value::Null)),
                 _ => return Err(user_error(Error::NotInteger)),
             };
-            // SAFETY: used only on this thread during this call; no statement outlives it.
-            let conn = unsafe { ctx.get_connection()? };
-            let mut session = shared.session()?;
-            let cx = crate::db::Ctx::new(&conn, &mut session, 0);
-            let state = history::state_at(&cx, cx.db(), &key, ms).map_err(user_error)?;
+            // SAFETY: this call's own connection; nothing outlives the closure.
+            let state = unsafe {
+                let handle = ctx.get_connection()?.handle();
+                shared.with_conn(handle, |conn, session| {
+                    let cx = crate::db::Ctx::new(conn, session, 0);
+                    history::state_at(&cx, cx.db(), &key, ms).map_err(user_error)
+                })?
+            };
             Ok(ToSqlOutput::Owned(match state {
                 None => Value::Null,
                 Some(Snapshot::String(v)) => value::to_value(v.into_vec()),

@@ -34,6 +34,7 @@ pub mod num;
 pub mod reply;
 pub mod schema;
 pub mod set;
+pub mod statement_cache;
 pub mod sql;
 pub mod stream;
 pub mod string;

@@ -245,13 +245,14 @@ impl TableFnCursor<'_> {
 
     fn produce(&self, args: &[Option<Vec<u8>>]) -> rusqlite::Result<Vec<Vec<Value>>> {
         let tab = self.tab();
-        // SAFETY: a non-owning wrapper around this table's own connection, used only on
-        // this thread during this callback; its statement cache is dropped on return.
-        let conn = unsafe { Connection::from_handle(tab.db)? };
-        let mut session = tab.shared.session()?;
         let now_ms = tab.shared.clock().now_ms();
-        let mut cx = Ctx::new(&conn, &mut session, now_ms);
-        (tab.def.produce)(&mut cx, args).map_err(user_error)
+        // SAFETY: this table's own connection, used only during this callback.
+        unsafe {
+            tab.shared.with_conn(tab.db, |conn, session| {
+                let mut cx = Ctx::new(conn, session, now_ms);
+                (tab.def.produce)(&mut cx, args).map_err(user_error)
+            })
+        }
     }
 }
 

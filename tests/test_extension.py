@@ -211,6 +211,21 @@ def test_four_processes_share_one_file(ext_path, tmp_path):
     assert one(conn, "PRAGMA integrity_check") == "ok"
 
 
+def test_connection_closes_cleanly_after_calls(ext_path, tmp_path):
+    # Redlite keeps statements prepared between calls; closing must still succeed and
+    # release the file (a second connection can then switch journal modes, which needs
+    # every other connection gone).
+    path = str(tmp_path / "close.db")
+    conn = connect(ext_path, path)
+    for i in range(100):
+        conn.execute("SELECT redis_set(?, ?), redis_get(?)", (f"k{i}", i, f"k{i}")).fetchone()
+    list(conn.execute("SELECT * FROM redis_keys('k1*')"))
+    conn.close()
+    other = sqlite3.connect(path, isolation_level=None)
+    assert other.execute("PRAGMA journal_mode = DELETE").fetchone()[0] == "delete"
+    other.close()
+
+
 def test_schema_is_stable_on_reload(ext_path, tmp_path):
     path = str(tmp_path / "r.db")
     c1 = connect(ext_path, path)

@@ -181,7 +181,12 @@ pub struct OptionDef {
 
 macro_rules! opt {
     ($name:literal, $default:literal, $mutable:expr, $help:literal) => {
-        OptionDef { name: $name, default: $default, mutable: $mutable, help: $help }
+        OptionDef {
+            name: $name,
+            default: $default,
+            mutable: $mutable,
+            help: $help,
+        }
     };
 }
 
@@ -236,9 +241,13 @@ impl fmt::Display for ValueError {
         match self {
             ValueError::NotInteger => f.write_str("argument couldn't be parsed into an integer"),
             ValueError::NotMemory => f.write_str("argument must be a memory value"),
-            ValueError::Range(lo, hi) => write!(f, "argument must be between {lo} and {hi} inclusive"),
+            ValueError::Range(lo, hi) => {
+                write!(f, "argument must be between {lo} and {hi} inclusive")
+            }
             ValueError::NotBool => f.write_str("argument must be 'yes' or 'no'"),
-            ValueError::OneOf(list) => write!(f, "argument(s) must be one of the following: {list}"),
+            ValueError::OneOf(list) => {
+                write!(f, "argument(s) must be one of the following: {list}")
+            }
             ValueError::Immutable => f.write_str("can't set immutable config"),
             ValueError::Other(text) => f.write_str(text),
         }
@@ -346,8 +355,11 @@ impl Config {
                 error: Box::new(error),
             };
             let words = split_line(line).map_err(|e| wrap(ConfigError::Other(e)))?;
-            let Some((name, values)) = words.split_first() else { continue };
-            self.apply(&name.to_ascii_lowercase(), values).map_err(wrap)?;
+            let Some((name, values)) = words.split_first() else {
+                continue;
+            };
+            self.apply(&name.to_ascii_lowercase(), values)
+                .map_err(wrap)?;
         }
         self.config_file = Some(std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()));
         Ok(())
@@ -372,13 +384,17 @@ impl Config {
             }
         };
         self.set_value(def.name, &value, true)
-            .map_err(|error| ConfigError::Value { name: def.name.to_string(), error })
+            .map_err(|error| ConfigError::Value {
+                name: def.name.to_string(),
+                error,
+            })
     }
 
     /// Sets option `name` (canonical) to `value`. With `startup` false, as `CONFIG SET`
     /// does: immutable options are refused.
     pub fn set_value(&mut self, name: &str, value: &str, startup: bool) -> Result<(), ValueError> {
-        let def = find(name).ok_or_else(|| ValueError::Other(format!("unknown option '{name}'")))?;
+        let def =
+            find(name).ok_or_else(|| ValueError::Other(format!("unknown option '{name}'")))?;
         if !startup && !def.mutable {
             return Err(ValueError::Immutable);
         }
@@ -396,7 +412,9 @@ impl Config {
                 self.unixsocketperm = u32::from_str_radix(value, 8)
                     .ok()
                     .filter(|p| *p <= 0o777)
-                    .ok_or(ValueError::Other("argument must be an octal permission such as 700".into()))?;
+                    .ok_or(ValueError::Other(
+                        "argument must be an octal permission such as 700".into(),
+                    ))?;
             }
             "requirepass" => self.requirepass = (!value.is_empty()).then(|| value.to_string()),
             "protected-mode" => self.protected_mode = parse_bool(value)?,
@@ -409,7 +427,9 @@ impl Config {
             "dir" => self.dir = PathBuf::from(value),
             "dbfilename" => {
                 if value.is_empty() || value.contains('/') {
-                    return Err(ValueError::Other("dbfilename can't be a path, just a filename".into()));
+                    return Err(ValueError::Other(
+                        "dbfilename can't be a path, just a filename".into(),
+                    ));
                 }
                 self.dbfilename = value.to_string();
             }
@@ -435,19 +455,17 @@ impl Config {
                     .ok_or(ValueError::OneOf("debug, verbose, notice, warning"))?
             }
             "reader-threads" => self.reader_threads = parse_int(value, 1, 64)? as usize,
-            "save" => {
-                if !value.is_empty() {
-                    return Err(ValueError::Other(
-                        "Redlite commits every write to its SQLite file and takes no snapshots; only save \"\" is accepted".into(),
-                    ));
-                }
+            "save" if !value.is_empty() => {
+                return Err(ValueError::Other(
+                    "Redlite commits every write to its SQLite file and takes no snapshots; \
+                     only save \"\" is accepted"
+                        .into(),
+                ));
             }
-            "appendonly" => {
-                if parse_bool(value)? {
-                    return Err(ValueError::Other(
-                        "Redlite has no append-only file; set durability with appendfsync".into(),
-                    ));
-                }
+            "appendonly" if parse_bool(value)? => {
+                return Err(ValueError::Other(
+                    "Redlite has no append-only file; set durability with appendfsync".into(),
+                ));
             }
             // Reported for clients that read them; nothing to set.
             _ => {}
@@ -521,7 +539,11 @@ pub fn help_text() -> String {
         redlite::VERSION
     );
     for def in OPTIONS {
-        let settable = if def.mutable { "" } else { " Fixed at start-up." };
+        let settable = if def.mutable {
+            ""
+        } else {
+            " Fixed at start-up."
+        };
         out.push_str(&format!("  --{} [{}]\n", def.name, def.default));
         out.push_str(&wrap(&format!("{}{settable}", def.help), 6, 88));
     }
@@ -583,7 +605,9 @@ fn parse_int(value: &str, lo: i64, hi: i64) -> Result<i64, ValueError> {
 /// `g`, `gb`, any case).
 pub fn parse_memory(value: &str, lo: i64, hi: i64) -> Result<i64, ValueError> {
     let lower = value.to_ascii_lowercase();
-    let split = lower.find(|c: char| !c.is_ascii_digit()).unwrap_or(lower.len());
+    let split = lower
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(lower.len());
     let (digits, unit) = lower.split_at(split);
     let mul: u64 = match unit {
         "" | "b" => 1,
@@ -687,7 +711,13 @@ mod tests {
     #[test]
     fn flags_override_defaults() {
         let Cli::Run(c) = Config::from_args(args(&[
-            "--port", "6380", "--bind", "127.0.0.1", "-::1", "--appendfsync", "always",
+            "--port",
+            "6380",
+            "--bind",
+            "127.0.0.1",
+            "-::1",
+            "--appendfsync",
+            "always",
         ]))
         .unwrap() else {
             panic!("expected Run")
@@ -702,7 +732,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("redlite-conf-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("r.conf");
-        std::fs::write(&path, "# comment\nport 7000\nrequirepass \"a b\"\nsave \"\"\n").unwrap();
+        std::fs::write(
+            &path,
+            "# comment\nport 7000\nrequirepass \"a b\"\nsave \"\"\n",
+        )
+        .unwrap();
         let Cli::Run(c) =
             Config::from_args(args(&[path.to_str().unwrap(), "--port", "7001"])).unwrap()
         else {
@@ -717,7 +751,9 @@ mod tests {
     fn bad_values_have_redis_text() {
         let mut c = Config::default();
         assert_eq!(
-            c.set_value("timeout", "1.5", false).unwrap_err().to_string(),
+            c.set_value("timeout", "1.5", false)
+                .unwrap_err()
+                .to_string(),
             "argument couldn't be parsed into an integer"
         );
         assert_eq!(
@@ -725,7 +761,9 @@ mod tests {
             "argument must be between 0 and 2147483647 inclusive"
         );
         assert_eq!(
-            c.set_value("proto-max-bulk-len", "1", false).unwrap_err().to_string(),
+            c.set_value("proto-max-bulk-len", "1", false)
+                .unwrap_err()
+                .to_string(),
             "argument must be between 1048576 and 9223372036854775807 inclusive"
         );
         assert_eq!(

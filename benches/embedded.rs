@@ -1,0 +1,160 @@
+//! Embedded benchmark: Redlite's SQL functions against the raw SQLite statements that do
+//! the same storage work, side by side in one run (A B A B ...), medians of the rounds.
+//!
+//! `cargo bench --bench embedded` (or `make bench`). Prints a Markdown table of ns/op and
+//! the ratio Redlite/raw; the ratio is what matters on a shared, noisy machine.
+
+use std::time::Instant;
+
+use rusqlite::Connection;
+
+const ROUNDS: usize = 5;
+const OPS: usize = 20_000;
+const KEYS: usize = 1_000;
+
+fn open(path: &std::path::Path) -> Connection {
+    let _ = std::fs::remove_file(path);
+    let conn = Connection::open(path).unwrap();
+    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;").unwrap();
+    redlite::register(&conn).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE kv (key TEXT PRIMARY KEY, value ANY) STRICT;
+         CREATE TABLE hv (key TEXT, field TEXT, value ANY, PRIMARY KEY (key, field)) STRICT, WITHOUT ROWID;
+         CREATE TABLE lv (key TEXT, pos INTEGER, value ANY, PRIMARY KEY (key, pos)) STRICT, WITHOUT ROWID;
+         CREATE TABLE zv (key TEXT, member TEXT, score REAL, PRIMARY KEY (key, member)) STRICT, WITHOUT ROWID;",
+    )
+    .unwrap();
+    conn
+}
+
+struct Case {
+    name: &'static str,
+    redlite: &'static str,
+    raw: &'static str,
+    /// Arguments for op i: (key, value).
+    args: fn(usize) -> (String, String),
+}
+
+fn key_value(i: usize) -> (String, String) {
+    (format!("key:{}", i % KEYS), format!("value-{i}"))
+}
+
+fn list_value(i: usize) -> (String, String) {
+    (format!("list:{}", i % 10), format!("v{i}"))
+}
+
+fn cases() -> Vec<Case> {
+    vec![
+        Case {
+            name: "SET",
+            redlite: "SELECT redis_set(?1, ?2)",
+            raw: "INSERT INTO kv (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            args: key_value,
+        },
+        Case {
+            name: "GET",
+            redlite: "SELECT redis_get(?1)",
+            raw: "SELECT value FROM kv WHERE key = ?1",
+            args: key_value,
+        },
+        Case {
+            name: "INCR",
+            redlite: "SELECT redis_incr(?1)",
+            raw: "INSERT INTO kv (key, value) VALUES (?1, 1) ON CONFLICT (key) DO UPDATE SET value = value + 1",
+            args: |i| (format!("counter:{}", i % KEYS), String::new()),
+        },
+        Case {
+            name: "HSET",
+            redlite: "SELECT redis('HSET', ?1, 'f' || (length(?2) % 10), ?2)",
+            raw: "INSERT INTO hv (key, field, value) VALUES (?1, 'f' || (length(?2) % 10), ?2) ON CONFLICT DO UPDATE SET value = excluded.value",
+            args: key_value,
+        },
+        Case {
+            name: "LPUSH",
+            redlite: "SELECT redis('LPUSH', ?1, ?2)",
+            raw: "INSERT INTO lv (key, pos, value) VALUES (?1, (SELECT coalesce(min(pos), 0) - 1 FROM lv WHERE key = ?1), ?2)",
+            args: list_value,
+        },
+        Case {
+            name: "ZADD",
+            redlite: "SELECT redis('ZADD', ?1, length(?2), ?2)",
+            raw: "INSERT INTO zv (key, member, score) VALUES (?1, ?2, length(?2)) ON CONFLICT DO UPDATE SET score = excluded.score",
+            args: |i| (format!("z:{}", i % 10), format!("m{}", i % 1000)),
+        },
+    ]
+}
+
+/// ns per op of `sql` over OPS operations, in one transaction or in autocommit.
+fn time(conn: &Connection, sql: &str, args: fn(usize) -> (String, String), in_tx: bool) -> Option<f64> {
+    let mut stmt = conn.prepare(sql).ok()?;
+    let n_params = stmt.parameter_count();
+    if in_tx {
+        conn.execute_batch("BEGIN").ok()?;
+    }
+    let start = Instant::now();
+    let mut failed = false;
+    for i in 0..OPS {
+        let (k, v) = args(i);
+        let run = |stmt: &mut rusqlite::Statement| -> rusqlite::Result<()> {
+            stmt.raw_bind_parameter(1, &k)?;
+            if n_params > 1 {
+                stmt.raw_bind_parameter(2, &v)?;
+            }
+            let mut rows = stmt.raw_query();
+            rows.next()?;
+            Ok(())
+        };
+        if run(&mut stmt).is_err() {
+            failed = true;
+            break;
+        }
+    }
+    let elapsed = start.elapsed();
+    if in_tx {
+        conn.execute_batch("COMMIT").ok()?;
+    }
+    (!failed).then(|| elapsed.as_nanos() as f64 / OPS as f64)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let dir = std::env::temp_dir().join(format!("redlite-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conn = open(&dir.join("bench.db"));
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!("Embedded: {OPS} ops per round, {ROUNDS} rounds interleaved, medians; {cores} cores; SQLite {}", rusqlite::version());
+    println!();
+    println!("| op | mode | redlite ns/op | raw SQLite ns/op | ratio redlite/raw | redlite ops/s |");
+    println!("|---|---|---:|---:|---:|---:|");
+    for case in cases() {
+        for in_tx in [true, false] {
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            let mut supported = true;
+            for _ in 0..ROUNDS {
+                match time(&conn, case.redlite, case.args, in_tx) {
+                    Some(ns) => a.push(ns),
+                    None => supported = false,
+                }
+                b.push(time(&conn, case.raw, case.args, in_tx).expect("raw statement runs"));
+            }
+            let mode = if in_tx { "one transaction" } else { "autocommit" };
+            if !supported {
+                println!("| {} | {mode} | (command not available) | {:.0} | - | - |", case.name, median(b));
+                continue;
+            }
+            let (ra, rb) = (median(a), median(b));
+            println!(
+                "| {} | {mode} | {ra:.0} | {rb:.0} | {:.2} | {:.0} |",
+                case.name,
+                ra / rb,
+                1e9 / ra
+            );
+        }
+    }
+    drop(conn);
+    let _ = std::fs::remove_dir_all(&dir);
+}

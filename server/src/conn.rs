@@ -1,0 +1,589 @@
+//! One task per client: read what is available, parse every complete command in it,
+//! execute them, and write all their replies with one write (pipelining).
+//!
+//! # Ordering and read-your-writes
+//!
+//! A batch (the commands parsed from one read) is submitted without waiting command by
+//! command: each command gets a slot in the connection's pending queue, either a ready reply (commands
+//! the connection answers itself) or a oneshot receiver from an engine thread. The slots
+//! are then awaited and encoded in order, so replies always leave in request order, and a
+//! client that pipelines many writes gets them all into the same group commit.
+//!
+//! Which thread runs a core command is chosen so that every command sees exactly the
+//! effects of the commands before it from the same client:
+//! - Writes go to the writer, which runs its queue in order.
+//! - Reads go to the reader pool, unless this batch has already sent a write: then they
+//!   go to the writer too, behind that write, and see it (inside the same transaction,
+//!   their replies held until it commits). A reader could run before the write commits.
+//! - Before the first write of a batch, the reads already sent to readers are awaited, so
+//!   a write can never commit before a read that precedes it and change what it sees.
+//!   After that first write every command of the batch goes to the writer, so this wait
+//!   happens at most once per batch.
+//! - A batch starts only after every reply of the previous one arrived, and the writer
+//!   replies only after COMMIT, so a read in a later batch sees all earlier writes.
+//!
+//! State that later commands depend on (SELECT, AUTH, HELLO) changes in the connection
+//! as the command is reached, before later commands are submitted, exactly as if each
+//! command had run to completion first.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{oneshot, Notify};
+
+use redlite::command::{flag, Spec};
+use redlite::{Error, Reply};
+
+use crate::admin::{self, ConfigOutcome};
+use crate::engine::{Argv, Task};
+use crate::protocol::{self, Limits, RequestParser, PROTO_INLINE_MAX_SIZE};
+use crate::Server;
+
+/// Bytes read from the socket at a time (Redis's `PROTO_IOBUF_LEN`). The parser checks
+/// the query buffer limit after each read, as Redis does.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// An output buffer that grew past this is released after the flush.
+const KEEP_OUTPUT_CAPACITY: usize = 1024 * 1024;
+
+/// A client as the rest of the server sees it: CLIENT LIST, CLIENT KILL, INFO.
+pub struct ClientHandle {
+    /// CLIENT ID.
+    pub id: u64,
+    /// Peer address (`ip:port`, or `path:0` for a Unix socket).
+    pub addr: String,
+    /// Local address.
+    pub laddr: String,
+    /// Socket file descriptor.
+    pub fd: i64,
+    /// Connected over the Unix socket.
+    pub unix: bool,
+    /// When it connected.
+    pub created: Instant,
+    info: Mutex<ClientInfo>,
+    kill_signal: Notify,
+    killed: AtomicBool,
+}
+
+/// The mutable part of a client that other connections read.
+#[derive(Debug)]
+pub struct ClientInfo {
+    /// CLIENT SETNAME.
+    pub name: Option<String>,
+    /// The selected database.
+    pub db: i64,
+    /// RESP version, 2 or 3.
+    pub resp: u8,
+    /// CLIENT SETINFO LIB-NAME.
+    pub lib_name: String,
+    /// CLIENT SETINFO LIB-VER.
+    pub lib_ver: String,
+    /// The last command run (`get`, `client|list`).
+    pub last_cmd: &'static str,
+    /// When the last command arrived.
+    pub last_active: Instant,
+    /// CLIENT NO-EVICT.
+    pub no_evict: bool,
+    /// CLIENT NO-TOUCH.
+    pub no_touch: bool,
+}
+
+impl ClientHandle {
+    /// A newly accepted client.
+    pub fn new(id: u64, addr: String, laddr: String, fd: i64, unix: bool) -> ClientHandle {
+        let now = Instant::now();
+        ClientHandle {
+            id,
+            addr,
+            laddr,
+            fd,
+            unix,
+            created: now,
+            info: Mutex::new(ClientInfo {
+                name: None,
+                db: 0,
+                resp: 2,
+                lib_name: String::new(),
+                lib_ver: String::new(),
+                last_cmd: "",
+                last_active: now,
+                no_evict: false,
+                no_touch: false,
+            }),
+            kill_signal: Notify::new(),
+            killed: AtomicBool::new(false),
+        }
+    }
+
+    /// The mutable state. A std mutex: held for a few field accesses, never across an await.
+    pub fn info(&self) -> MutexGuard<'_, ClientInfo> {
+        self.info.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// CLIENT KILL: the connection closes once its current batch is answered.
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::Release);
+        // notify_one keeps a permit if the task is not waiting right now.
+        self.kill_signal.notify_one();
+    }
+
+    fn is_killed(&self) -> bool {
+        self.killed.load(Ordering::Acquire)
+    }
+}
+
+/// Per-connection state the commands change.
+#[derive(Debug, Clone, Default)]
+pub struct ConnState {
+    /// The selected database.
+    pub db: i64,
+    /// RESP3 after HELLO 3.
+    pub resp3: bool,
+    /// AUTH succeeded (or no password was set when the client connected).
+    pub authenticated: bool,
+    /// Close once the replies so far are written (QUIT, CLIENT KILL of oneself, a
+    /// protocol error, SHUTDOWN).
+    pub close_after_reply: bool,
+}
+
+/// A reply slot: ready now, or coming from an engine thread.
+enum Pending {
+    Ready(Reply),
+    Wait(oneshot::Receiver<Reply>),
+}
+
+struct Slot {
+    reply: Pending,
+    /// The protocol in force when the command ran (HELLO 3 answers in RESP3).
+    resp3: bool,
+}
+
+/// Serves one client until it disconnects, is killed, or the server shuts down.
+pub async fn serve<S>(server: Arc<Server>, stream: S, client: Arc<ClientHandle>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let authenticated = server.requirepass().is_none();
+    let mut conn = Conn {
+        server: server.clone(),
+        client: client.clone(),
+        stream,
+        st: ConnState {
+            authenticated,
+            ..ConnState::default()
+        },
+        parser: RequestParser::new(),
+        pending: Vec::new(),
+        out: Vec::new(),
+        batch_has_write: false,
+        reads_in_flight: false,
+        password_set: !authenticated,
+    };
+    match conn.run().await {
+        // The server closes after a reply the client must be able to read (QUIT, a
+        // protocol error): close gently, unless the whole server is going down.
+        Ok(()) if conn.st.close_after_reply && !*server.closing().borrow() => {
+            linger_close(&mut conn.stream).await
+        }
+        Ok(()) => {
+            let _ = conn.stream.shutdown().await;
+        }
+        Err(e) => tracing::debug!("client {}: {e}", client.id),
+    }
+    server.unregister(client.id);
+    tracing::debug!("client {} closed", client.id);
+}
+
+/// Most time and bytes [`linger_close`] spends draining a closing connection.
+const LINGER_TIME: Duration = Duration::from_millis(500);
+const LINGER_BYTES: usize = 1024 * 1024;
+
+/// Closes after a final reply without losing it: sends FIN, then reads and discards what
+/// the client still sends (for a short while) before dropping the socket. Dropping a
+/// socket with unread input makes the kernel send RST, and a client that gets RST can
+/// lose the reply it had not read yet (`-DENIED`, `-ERR max number of clients reached`,
+/// a protocol error).
+pub async fn linger_close<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S) {
+    if stream.shutdown().await.is_err() {
+        return;
+    }
+    let mut sink = [0u8; 4096];
+    let mut drained = 0;
+    let deadline = tokio::time::Instant::now() + LINGER_TIME;
+    while drained < LINGER_BYTES {
+        match tokio::time::timeout_at(deadline, stream.read(&mut sink)).await {
+            Ok(Ok(n)) if n > 0 => drained += n,
+            _ => return,
+        }
+    }
+}
+
+struct Conn<S> {
+    server: Arc<Server>,
+    client: Arc<ClientHandle>,
+    stream: S,
+    st: ConnState,
+    parser: RequestParser,
+    /// Replies of the current batch, in request order.
+    pending: Vec<Slot>,
+    /// Encoded replies waiting for the one write of this batch.
+    out: Vec<u8>,
+    /// This batch has sent a write to the writer: later reads follow it there.
+    batch_has_write: bool,
+    /// This batch has reads on reader threads that have not been awaited.
+    reads_in_flight: bool,
+    /// `requirepass` was set when this batch started.
+    password_set: bool,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
+    async fn run(&mut self) -> std::io::Result<()> {
+        let mut chunk = vec![0u8; READ_CHUNK];
+        let mut input = Vec::new();
+        let mut closing = self.server.closing();
+        let client = self.client.clone();
+        loop {
+            let idle_secs = self.server.config().timeout;
+            let stream = &mut self.stream;
+            let read = async {
+                if idle_secs == 0 {
+                    Some(stream.read(&mut chunk).await)
+                } else {
+                    tokio::time::timeout(Duration::from_secs(idle_secs), stream.read(&mut chunk))
+                        .await
+                        .ok()
+                }
+            };
+            let n = tokio::select! {
+                _ = closing.wait_for(|c| *c) => return Ok(()),
+                _ = client.kill_signal.notified() => return Ok(()),
+                r = read => match r {
+                    None => {
+                        tracing::debug!("client {}: idle timeout", client.id);
+                        return Ok(());
+                    }
+                    Some(r) => r?,
+                },
+            };
+            if n == 0 {
+                return Ok(());
+            }
+            self.server
+                .stats
+                .net_input_bytes
+                .fetch_add(n as u64, Ordering::Relaxed);
+            input.extend_from_slice(&chunk[..n]);
+            self.process(&mut input).await;
+            if !self.out.is_empty() {
+                self.stream.write_all(&self.out).await?;
+                self.stream.flush().await?;
+                self.server
+                    .stats
+                    .net_output_bytes
+                    .fetch_add(self.out.len() as u64, Ordering::Relaxed);
+                self.out.clear();
+                if self.out.capacity() > KEEP_OUTPUT_CAPACITY {
+                    self.out = Vec::new();
+                }
+            }
+            if self.st.close_after_reply || client.is_killed() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Parses and dispatches every complete command in the buffer, then collects the
+    /// replies into `out`.
+    async fn process(&mut self, input: &mut Vec<u8>) {
+        let (max_bulk, query_limit, password_set) = {
+            let cfg = self.server.config();
+            (
+                cfg.proto_max_bulk_len,
+                cfg.client_query_buffer_limit,
+                cfg.requirepass.is_some(),
+            )
+        };
+        self.password_set = password_set;
+        self.batch_has_write = false;
+        self.reads_in_flight = false;
+        loop {
+            // Rebuilt per command: an AUTH earlier in the batch lifts the limits for
+            // the commands after it, as in Redis.
+            let limits = Limits {
+                proto_max_bulk_len: max_bulk,
+                max_inline: PROTO_INLINE_MAX_SIZE,
+                query_buffer_limit: query_limit,
+                authenticated: !self.auth_required(),
+            };
+            match self.parser.parse(input, &limits) {
+                Ok(Some(argv)) => {
+                    self.dispatch(argv).await;
+                    if self.st.close_after_reply {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    // Commands before the bad one still run and are answered first.
+                    self.resolve_pending().await;
+                    if let Some(bytes) = e.reply_bytes() {
+                        self.out.extend_from_slice(&bytes);
+                    }
+                    tracing::debug!("client {}: {e}; closing", self.client.id);
+                    self.st.close_after_reply = true;
+                    break;
+                }
+            }
+        }
+        self.resolve_pending().await;
+    }
+
+    fn auth_required(&self) -> bool {
+        self.password_set && !self.st.authenticated
+    }
+
+    fn ready(&mut self, reply: Reply) {
+        self.pending.push(Slot {
+            reply: Pending::Ready(reply),
+            resp3: self.st.resp3,
+        });
+    }
+
+    fn wait(&mut self, rx: oneshot::Receiver<Reply>) {
+        self.pending.push(Slot {
+            reply: Pending::Wait(rx),
+            resp3: self.st.resp3,
+        });
+    }
+
+    /// Awaits every slot in order and encodes the replies into `out`.
+    async fn resolve_pending(&mut self) {
+        for slot in std::mem::take(&mut self.pending) {
+            let reply = match slot.reply {
+                Pending::Ready(reply) => reply,
+                Pending::Wait(rx) => rx
+                    .await
+                    .unwrap_or_else(|_| Reply::Error("ERR server is shutting down".into())),
+            };
+            protocol::encode(&reply, slot.resp3, &mut self.out);
+        }
+        self.reads_in_flight = false;
+    }
+
+    /// Runs a read-only task on a reader, or on the writer when this batch already wrote.
+    fn submit_read(&mut self, task: Task) {
+        let rx = if self.batch_has_write {
+            self.server.engine.write(task)
+        } else {
+            self.reads_in_flight = true;
+            self.server.engine.read(task)
+        };
+        self.wait(rx);
+    }
+
+    async fn submit_write(&mut self, task: Task) {
+        if self.reads_in_flight {
+            // Reads sent before this write must not see it.
+            self.resolve_pending().await;
+        }
+        self.batch_has_write = true;
+        let rx = self.server.engine.write(task);
+        self.wait(rx);
+    }
+
+    /// Checks a command as Redis's `processCommand` does (unknown command, unknown
+    /// subcommand, arity, then authentication) and runs it.
+    async fn dispatch(&mut self, argv: Argv) {
+        let spec = match admin::resolve(&argv) {
+            Ok(spec) => spec,
+            Err(e) => return self.ready(e.into()),
+        };
+        if self.auth_required() && spec.flags & flag::NO_AUTH == 0 {
+            return self.ready(Reply::Error("NOAUTH Authentication required.".into()));
+        }
+        self.server
+            .stats
+            .commands_processed
+            .fetch_add(1, Ordering::Relaxed);
+        {
+            let mut info = self.client.info();
+            info.last_cmd = spec.name;
+            info.last_active = Instant::now();
+        }
+        let container = spec.name.split('|').next().unwrap_or(spec.name);
+        match container {
+            "ping" => self.ready(match argv.len() {
+                1 => Reply::Simple("PONG".into()),
+                2 => Reply::Bulk(argv[1].clone()),
+                _ => Error::WrongArity("ping".into()).into(),
+            }),
+            "echo" => self.ready(Reply::Bulk(argv[1].clone())),
+            "select" => {
+                let reply = self.select(&argv[1]);
+                self.ready(reply)
+            }
+            "auth" => {
+                let reply = admin::auth(&self.server, &mut self.st, &argv);
+                self.ready(reply)
+            }
+            "hello" => {
+                let reply = admin::hello(&self.server, &self.client, &mut self.st, &argv);
+                self.ready(reply)
+            }
+            "quit" => {
+                self.ready(Reply::ok());
+                self.st.close_after_reply = true;
+            }
+            "reset" => {
+                let reply = admin::reset(&self.server, &self.client, &mut self.st);
+                self.ready(reply)
+            }
+            "client" => {
+                let reply = admin::client(&self.server, &self.client, &mut self.st, &argv);
+                self.ready(reply)
+            }
+            "command" => self.ready(admin::command(&argv)),
+            "config" => match admin::config(&self.server, &argv) {
+                ConfigOutcome::Reply(reply) => self.ready(reply),
+                ConfigOutcome::SetAppendFsync(mode) => {
+                    let rx = self.server.engine.set_appendfsync(mode);
+                    self.wait(rx);
+                }
+            },
+            "info" => self.info(&argv),
+            "lastsave" => self.ready(admin::lastsave(&self.server)),
+            "save" => {
+                let rx = self.server.engine.checkpoint(self.server.clock.clone());
+                self.wait(rx);
+            }
+            "bgsave" => {
+                if argv.len() > 2 || (argv.len() == 2 && !argv[1].eq_ignore_ascii_case(b"schedule"))
+                {
+                    return self.ready(Error::Syntax.into());
+                }
+                // The checkpoint runs on the writer; its outcome shows in LASTSAVE.
+                drop(self.server.engine.checkpoint(self.server.clock.clone()));
+                self.ready(Reply::Simple("Background saving started".into()));
+            }
+            "shutdown" => self.shutdown(&argv).await,
+            "debug" => self.debug(&argv).await,
+            _ => self.core(spec, argv).await,
+        }
+    }
+
+    async fn core(&mut self, spec: &'static Spec, argv: Argv) {
+        if spec.run.is_none() {
+            // A row the core lists but only a front end could run, and this one does not.
+            return self.ready(Reply::Error(format!(
+                "ERR '{}' is not supported by redlite-server yet",
+                spec.name
+            )));
+        }
+        let task = Task::Command {
+            db: self.st.db,
+            argv,
+        };
+        if spec.is_write() {
+            self.submit_write(task).await;
+        } else {
+            self.submit_read(task);
+        }
+    }
+
+    /// SELECT, with the core's validation and errors.
+    fn select(&mut self, raw: &[u8]) -> Reply {
+        let Some(n) = redlite::num::parse_i64(raw).filter(|n| i32::try_from(*n).is_ok()) else {
+            return Error::NotInteger.into();
+        };
+        if !(0..redlite::db::DATABASES).contains(&n) {
+            return Error::DbIndexOutOfRange.into();
+        }
+        self.st.db = n;
+        self.client.info().db = n;
+        Reply::ok()
+    }
+
+    fn info(&mut self, argv: &[Vec<u8>]) {
+        let sections = admin::info_sections(argv);
+        if !sections.contains(&"keyspace") {
+            let text = admin::info_text(&self.server, &sections, None);
+            return self.ready(Reply::Verbatim(text.into_bytes()));
+        }
+        // The keyspace needs SQLite: counted on an engine thread, text built there too.
+        let server = self.server.clone();
+        self.submit_read(Task::Query(Box::new(
+            move |conn, now_ms| match admin::keyspace_query(conn, now_ms) {
+                Ok(keyspace) => Reply::Verbatim(
+                    admin::info_text(&server, &sections, Some(&keyspace)).into_bytes(),
+                ),
+                Err(e) => Reply::Error(format!("ERR {e}")),
+            },
+        )));
+    }
+
+    /// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]: no reply on success; the connection
+    /// closes and the server stops after finishing what is in flight.
+    async fn shutdown(&mut self, argv: &[Vec<u8>]) {
+        let (mut nosave, mut save, mut abort) = (false, false, false);
+        for arg in &argv[1..] {
+            match String::from_utf8_lossy(arg).to_ascii_lowercase().as_str() {
+                "nosave" => nosave = true,
+                "save" => save = true,
+                "now" | "force" => {}
+                "abort" => abort = true,
+                _ => return self.ready(Error::Syntax.into()),
+            }
+        }
+        if (nosave && save) || (abort && argv.len() > 2) {
+            return self.ready(Error::Syntax.into());
+        }
+        if abort {
+            return self.ready(Reply::Error("ERR No shutdown in progress.".into()));
+        }
+        self.resolve_pending().await;
+        tracing::info!("client {} asked for SHUTDOWN", self.client.id);
+        self.server.request_shutdown(nosave);
+        self.st.close_after_reply = true;
+    }
+
+    /// DEBUG SLEEP seconds (sleeps this connection only, unlike Redis, which blocks the
+    /// whole server); DEBUG HELP. Nothing else.
+    async fn debug(&mut self, argv: &[Vec<u8>]) {
+        let sub = &argv[1];
+        if sub.eq_ignore_ascii_case(b"sleep") && argv.len() == 3 {
+            // strtod semantics: garbage sleeps 0 seconds, as in Redis.
+            let secs = std::str::from_utf8(&argv[2])
+                .ok()
+                .and_then(|s| s.trim().parse::<f64>().ok())
+                .filter(|s| s.is_finite() && *s > 0.0)
+                .unwrap_or(0.0);
+            // Commands before it complete first; commands after it wait for it.
+            self.resolve_pending().await;
+            let mut closing = self.server.closing();
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs_f64(secs.min(1e9))) => {}
+                _ = closing.wait_for(|c| *c) => {}
+            }
+            return self.ready(Reply::ok());
+        }
+        if sub.eq_ignore_ascii_case(b"help") && argv.len() == 2 {
+            return self.ready(Reply::Array(vec![
+                Reply::Simple(
+                    "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:".into(),
+                ),
+                Reply::Simple("SLEEP <seconds>".into()),
+                Reply::Simple(
+                    "    Stop this connection for <seconds> (a float) before replying.".into(),
+                ),
+                Reply::Simple("HELP".into()),
+                Reply::Simple("    Prints this help.".into()),
+            ]));
+        }
+        self.ready(Reply::Error(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
+            String::from_utf8_lossy(&sub[..sub.len().min(128)])
+        )));
+    }
+}

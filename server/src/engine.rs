@@ -1,0 +1,643 @@
+//! The SQLite side of the server: one writer thread with group commit, a pool of reader
+//! threads, and (for `appendfsync everysec`) a thread that fsyncs the WAL once a second.
+//!
+//! No SQLite call ever runs on a tokio worker: connection tasks hand a [`Task`] to a thread
+//! here and await a oneshot reply, so a slow statement or a lock wait (another process
+//! writing through the extension) stalls only the clients that need that thread.
+//!
+//! # Group commit
+//!
+//! The writer blocks for its first message, then drains whatever else is queued (up to
+//! [`MAX_BATCH`]), opens one `BEGIN IMMEDIATE` transaction, runs every task in it (the core's
+//! `execute` wraps each command in its own SAVEPOINT, so a failing command changes nothing
+//! and the others go on), `COMMIT`s, and only then sends the replies. Under load one commit
+//! (and with `appendfsync always`, one fsync) serves hundreds of commands from many
+//! clients; when idle a lone command is committed at once, so nothing waits for a timer.
+//!
+//! Tasks that cannot run inside a transaction ([`Task::Maintenance`]: checkpoints, pragma
+//! changes) split the batch: what came before is committed and answered first, so each
+//! client still sees its commands take effect in the order it sent them.
+//!
+//! # Readers
+//!
+//! Read-only connections (opened `SQLITE_OPEN_READ_ONLY`, so a bug cannot write through
+//! them) take read commands from one shared queue; each command runs in its own read
+//! transaction on a WAL snapshot, concurrently with the writer. Because the writer replies
+//! only after COMMIT, a read submitted after a write's reply arrived always sees that write.
+
+use std::fs::File;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::oneshot;
+
+use redlite::command::{self, run_in_transaction};
+use redlite::db::Ctx;
+use redlite::{history, keys, Clock, Reply, Session};
+
+use crate::config::{AppendFsync, Config};
+
+/// Most tasks one group commit takes from the queue.
+pub const MAX_BATCH: usize = 256;
+
+/// Expired keys one sweep step deletes; a sweep repeats steps while they come back full,
+/// up to [`SWEEP_MAX_STEPS`], so a mass expiry is cleared over a few ticks without holding
+/// the write lock long.
+const SWEEP_STEP: i64 = 200;
+
+/// Most sweep steps per tick (100 ms): at most 2,000 keys per tick, 20,000 a second.
+const SWEEP_MAX_STEPS: usize = 10;
+
+/// How long SQLite waits for a lock held by another process before failing with BUSY.
+const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
+
+/// A request's arguments, name first.
+pub type Argv = Vec<Vec<u8>>;
+
+/// Server code that reads the database inside a transaction (INFO keyspace); gets the
+/// connection and the time in ms.
+pub type Query = Box<dyn FnOnce(&Connection, i64) -> Reply + Send>;
+
+/// Server code that must run outside any transaction (checkpoints, pragmas). Writer only.
+pub type Maintenance = Box<dyn FnOnce(&Connection) -> Reply + Send>;
+
+/// Work for an engine thread.
+pub enum Task {
+    /// A core command, run with `redlite::command::execute` in database `db`.
+    Command {
+        /// The selected database.
+        db: i64,
+        /// The request, name first.
+        argv: Argv,
+    },
+    /// A read-only closure, run inside a transaction.
+    Query(Query),
+    /// A closure run on the writer outside any transaction.
+    Maintenance(Maintenance),
+}
+
+struct Job {
+    task: Task,
+    reply: oneshot::Sender<Reply>,
+}
+
+enum WriterMsg {
+    Job(Job),
+    /// Active expiry: delete expired keys inside the next group commit.
+    Sweep,
+    /// Finish what is queued before this, optionally checkpoint, and exit.
+    Stop {
+        checkpoint: bool,
+    },
+}
+
+enum ReaderMsg {
+    Job(Job),
+    Stop,
+}
+
+/// Counters the engine threads keep, for INFO.
+#[derive(Debug, Default)]
+pub struct EngineStats {
+    /// Group commits made.
+    pub commits: AtomicU64,
+    /// Tasks run inside those commits.
+    pub committed_tasks: AtomicU64,
+    /// Write commands that succeeded since the last SAVE (`rdb_changes_since_last_save`).
+    pub dirty: AtomicU64,
+    /// Keys deleted by the active expiry sweep.
+    pub expired_keys: AtomicU64,
+    /// Unix time (s) of the last successful SAVE / checkpoint.
+    pub last_save: AtomicI64,
+}
+
+/// Handles to the engine threads.
+pub struct Engine {
+    writer: Sender<WriterMsg>,
+    readers: Sender<ReaderMsg>,
+    reader_count: usize,
+    fsync_stop: Sender<()>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    /// Counters, shared with the threads.
+    pub stats: Arc<EngineStats>,
+    fsync_mode: Arc<AtomicU8>,
+    sweep_queued: Arc<AtomicBool>,
+    db_path: PathBuf,
+}
+
+/// The engine could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// Opening or preparing a connection failed.
+    #[error("{path}: {source}")]
+    Open {
+        /// The database file.
+        path: String,
+        /// The cause.
+        source: redlite::Error,
+    },
+    /// A thread could not be spawned.
+    #[error("cannot start a thread: {0}")]
+    Thread(std::io::Error),
+}
+
+impl Engine {
+    /// Opens the database (creating and migrating it if needed) and starts the threads.
+    /// Blocking: call it from `spawn_blocking` or a plain thread.
+    pub fn start(config: &Config, clock: Arc<dyn Clock>) -> Result<Engine, EngineError> {
+        let db_path = config.db_path();
+        let open_err = |source: redlite::Error| EngineError::Open {
+            path: db_path.display().to_string(),
+            source,
+        };
+        // The writer first: it creates or migrates the schema the readers then find.
+        let writer_conn = open_connection(&db_path, config.appendfsync, true).map_err(open_err)?;
+        let mut reader_conns = Vec::with_capacity(config.reader_threads);
+        for _ in 0..config.reader_threads {
+            reader_conns
+                .push(open_connection(&db_path, config.appendfsync, false).map_err(open_err)?);
+        }
+
+        let stats = Arc::new(EngineStats::default());
+        stats
+            .last_save
+            .store(clock.now_ms() / 1000, Ordering::Relaxed);
+        let fsync_mode = Arc::new(AtomicU8::new(config.appendfsync as u8));
+        let sweep_queued = Arc::new(AtomicBool::new(false));
+        let (writer_tx, writer_rx) = crossbeam_channel::unbounded();
+        let (reader_tx, reader_rx) = crossbeam_channel::unbounded();
+        let (fsync_tx, fsync_rx) = crossbeam_channel::bounded(1);
+        let mut threads = Vec::new();
+
+        let writer = Writer {
+            conn: writer_conn,
+            clock: clock.clone(),
+            stats: stats.clone(),
+            sweep_queued: sweep_queued.clone(),
+        };
+        threads.push(spawn("redlite-writer", move || writer.run(writer_rx))?);
+        for (i, conn) in reader_conns.into_iter().enumerate() {
+            let rx = reader_rx.clone();
+            let clock = clock.clone();
+            threads.push(spawn(&format!("redlite-reader-{i}"), move || {
+                reader_loop(conn, rx, &*clock)
+            })?);
+        }
+        let wal = wal_path(&db_path);
+        let (commits, mode) = (stats.clone(), fsync_mode.clone());
+        threads.push(spawn("redlite-fsync", move || {
+            fsync_loop(&wal, &commits, &mode, &fsync_rx)
+        })?);
+
+        Ok(Engine {
+            writer: writer_tx,
+            readers: reader_tx,
+            reader_count: config.reader_threads,
+            fsync_stop: fsync_tx,
+            threads: Mutex::new(threads),
+            stats,
+            fsync_mode,
+            sweep_queued,
+            db_path,
+        })
+    }
+
+    /// Queues `task` on the writer (joins the next group commit).
+    pub fn write(&self, task: Task) -> oneshot::Receiver<Reply> {
+        let (reply, rx) = oneshot::channel();
+        // A failed send drops the job and with it `reply`: the receiver then reports the
+        // engine as gone, which the connection turns into an error reply.
+        let _ = self.writer.send(WriterMsg::Job(Job { task, reply }));
+        rx
+    }
+
+    /// Queues `task` on the reader pool. [`Task::Maintenance`] goes to the writer.
+    pub fn read(&self, task: Task) -> oneshot::Receiver<Reply> {
+        if matches!(task, Task::Maintenance(_)) {
+            return self.write(task);
+        }
+        let (reply, rx) = oneshot::channel();
+        let _ = self.readers.send(ReaderMsg::Job(Job { task, reply }));
+        rx
+    }
+
+    /// Asks the writer to sweep expired keys, unless a sweep is already queued (so a busy
+    /// writer does not accumulate them).
+    pub fn request_sweep(&self) {
+        if !self.sweep_queued.swap(true, Ordering::AcqRel) {
+            let _ = self.writer.send(WriterMsg::Sweep);
+        }
+    }
+
+    /// Switches durability: sets `PRAGMA synchronous` on the writer (between transactions)
+    /// and tells the fsync thread.
+    pub fn set_appendfsync(&self, mode: AppendFsync) -> oneshot::Receiver<Reply> {
+        let flag = self.fsync_mode.clone();
+        self.write(Task::Maintenance(Box::new(move |conn| {
+            match conn.pragma_update(None, "synchronous", mode.synchronous()) {
+                Ok(()) => {
+                    flag.store(mode as u8, Ordering::Release);
+                    Reply::ok()
+                }
+                Err(e) => Reply::Error(format!("ERR {e}")),
+            }
+        })))
+    }
+
+    /// `SAVE`: folds the WAL into the database file and truncates it.
+    pub fn checkpoint(&self, clock: Arc<dyn Clock>) -> oneshot::Receiver<Reply> {
+        let stats = self.stats.clone();
+        self.write(Task::Maintenance(Box::new(move |conn| {
+            match checkpoint(conn) {
+                Ok(()) => {
+                    stats.dirty.store(0, Ordering::Relaxed);
+                    stats
+                        .last_save
+                        .store(clock.now_ms() / 1000, Ordering::Relaxed);
+                    Reply::ok()
+                }
+                Err(e) => Reply::Error(format!("ERR {e}")),
+            }
+        })))
+    }
+
+    /// The database file.
+    pub fn db_path(&self) -> &Path {
+        &self.db_path
+    }
+
+    /// Tells every thread to finish what is queued and exit; the writer commits its last
+    /// batch and, with `checkpoint`, folds the WAL into the database file.
+    pub fn stop(&self, checkpoint: bool) {
+        let _ = self.writer.send(WriterMsg::Stop { checkpoint });
+        for _ in 0..self.reader_count {
+            let _ = self.readers.send(ReaderMsg::Stop);
+        }
+        let _ = self.fsync_stop.try_send(());
+    }
+
+    /// Waits for the threads to exit (after [`Engine::stop`]). Blocking.
+    pub fn join(&self) {
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
+        for t in threads {
+            if t.join().is_err() {
+                tracing::error!("an engine thread panicked");
+            }
+        }
+    }
+}
+
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>, EngineError> {
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(f)
+        .map_err(EngineError::Thread)
+}
+
+/// The `-wal` file next to `db`.
+pub fn wal_path(db: &Path) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push("-wal");
+    PathBuf::from(name)
+}
+
+/// Opens one connection the way the server wants it: WAL, `synchronous` per
+/// `appendfsync`, a busy timeout for other processes' locks, foreign keys on (the type
+/// tables cascade from `redlite_keys`), and the Redlite functions registered.
+/// Extension loading stays disabled.
+fn open_connection(path: &Path, fsync: AppendFsync, writer: bool) -> redlite::Result<Connection> {
+    let mode = if writer {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+    };
+    let conn = Connection::open_with_flags(path, mode | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    if writer {
+        // A file first created by the extension may still be in rollback-journal mode.
+        let journal: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if !journal.eq_ignore_ascii_case("wal") {
+            return Err(redlite::Error::err(format!(
+                "cannot switch {} to WAL mode (journal_mode is {journal})",
+                path.display()
+            )));
+        }
+        conn.pragma_update(None, "synchronous", fsync.synchronous())?;
+    }
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Starting points, not tuned yet: 32 MiB page cache and 256 MiB of mmap per connection.
+    conn.pragma_update(None, "cache_size", -32 * 1024)?;
+    conn.pragma_update(None, "mmap_size", 256 * 1024 * 1024)?;
+    conn.set_prepared_statement_cache_capacity(256);
+    redlite::register(&conn)?;
+    Ok(conn)
+}
+
+fn checkpoint(conn: &Connection) -> rusqlite::Result<()> {
+    // (busy, log frames, checkpointed frames): busy = 1 means readers kept it from
+    // finishing; that is not an error for SAVE, the rest is folded in next time.
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+}
+
+/// Runs `f`, turning a panic into an error reply instead of killing the thread.
+fn guarded(f: impl FnOnce() -> Reply) -> (Reply, bool) {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(reply) => (reply, false),
+        Err(_) => (
+            Reply::Error("ERR internal error (a Redlite bug; see the server log)".into()),
+            true,
+        ),
+    }
+}
+
+fn run_command(conn: &Connection, clock: &dyn Clock, db: i64, argv: &[Vec<u8>]) -> Reply {
+    let mut session = Session {
+        db,
+        ..Session::default()
+    };
+    command::execute(conn, &mut session, clock, argv).unwrap_or_else(Reply::from)
+}
+
+struct Writer {
+    conn: Connection,
+    clock: Arc<dyn Clock>,
+    stats: Arc<EngineStats>,
+    sweep_queued: Arc<AtomicBool>,
+}
+
+/// The replies of the group commit being built, held back until it commits.
+struct Batch {
+    open: bool,
+    replies: Vec<(oneshot::Sender<Reply>, Reply)>,
+    writes: u64,
+    vacuum: bool,
+    /// BEGIN failed (the database stayed locked by another process for the whole busy
+    /// timeout); the rest of this batch fails with the same error.
+    begin_failed: Option<String>,
+}
+
+impl Writer {
+    fn run(self, rx: Receiver<WriterMsg>) {
+        let mut checkpoint_on_exit = true;
+        let mut msgs = Vec::with_capacity(MAX_BATCH);
+        let mut batch = Batch {
+            open: false,
+            replies: Vec::with_capacity(MAX_BATCH),
+            writes: 0,
+            vacuum: false,
+            begin_failed: None,
+        };
+        loop {
+            // Block for the first message, then take whatever else is already queued.
+            let Ok(first) = rx.recv() else { break };
+            msgs.push(first);
+            while msgs.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(m) => msgs.push(m),
+                    Err(_) => break,
+                }
+            }
+            let mut stop = false;
+            for msg in msgs.drain(..) {
+                match msg {
+                    WriterMsg::Job(Job {
+                        task: Task::Maintenance(f),
+                        reply,
+                    }) => {
+                        self.commit(&mut batch);
+                        let (r, _) = guarded(|| f(&self.conn));
+                        let _ = reply.send(r);
+                    }
+                    WriterMsg::Job(job) => self.run_job(&mut batch, job),
+                    WriterMsg::Sweep => self.sweep(&mut batch),
+                    WriterMsg::Stop { checkpoint } => {
+                        stop = true;
+                        checkpoint_on_exit = checkpoint;
+                    }
+                }
+            }
+            self.commit(&mut batch);
+            if stop {
+                break;
+            }
+        }
+        if checkpoint_on_exit {
+            if let Err(e) = checkpoint(&self.conn) {
+                tracing::warn!("final checkpoint failed: {e}");
+            }
+        }
+        if let Err((_, e)) = self.conn.close() {
+            tracing::warn!("closing the database: {e}");
+        }
+    }
+
+    fn begin(&self, batch: &mut Batch) -> Result<(), Reply> {
+        if let Some(error) = &batch.begin_failed {
+            // Already waited the busy timeout once for this batch: fail the rest at once
+            // instead of waiting again for each of them.
+            return Err(Reply::Error(error.clone()));
+        }
+        if !batch.open {
+            if let Err(e) = self.conn.execute_batch("BEGIN IMMEDIATE") {
+                let error = format!("ERR {e}");
+                tracing::warn!("cannot start a write transaction: {e}");
+                batch.begin_failed = Some(error.clone());
+                return Err(Reply::Error(error));
+            }
+            batch.open = true;
+        }
+        Ok(())
+    }
+
+    fn run_job(&self, batch: &mut Batch, job: Job) {
+        if let Err(e) = self.begin(batch) {
+            let _ = job.reply.send(e);
+            return;
+        }
+        let Job { task, reply: tx } = job;
+        let (reply, panicked) = match task {
+            Task::Command { db, argv } => {
+                let (reply, panicked) =
+                    guarded(|| run_command(&self.conn, &*self.clock, db, &argv));
+                if !reply.is_error() {
+                    let spec = argv.first().and_then(|n| command::lookup(n));
+                    if spec.is_some_and(|s| s.is_write()) {
+                        batch.writes += 1;
+                        batch.vacuum |= spec.is_some_and(|s| s.name == "vacuum");
+                    }
+                }
+                (reply, panicked)
+            }
+            Task::Query(f) => {
+                let now = self.clock.now_ms();
+                guarded(|| f(&self.conn, now))
+            }
+            // run() handles maintenance between batches; never queued here.
+            Task::Maintenance(_) => (Reply::Error("ERR internal error".into()), false),
+        };
+        batch.replies.push((tx, reply));
+        if panicked {
+            self.abort(batch, "ERR internal error; the transaction was rolled back");
+        } else if batch.open && self.conn.is_autocommit() {
+            // SQLite rolled the whole transaction back (disk full, I/O error): every
+            // earlier command of this batch is undone too, so none may report success.
+            let cause = match batch.replies.last() {
+                Some((_, Reply::Error(e))) => e.clone(),
+                _ => "ERR the transaction was rolled back by SQLite".to_string(),
+            };
+            self.abort(batch, &cause);
+        }
+    }
+
+    /// Rolls back the open transaction and turns every held reply into `error`.
+    fn abort(&self, batch: &mut Batch, error: &str) {
+        if !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        tracing::error!("group commit aborted: {error}");
+        for (_, reply) in &mut batch.replies {
+            *reply = Reply::Error(error.to_string());
+        }
+        batch.open = false;
+        batch.writes = 0;
+        batch.vacuum = false;
+        // The replies go out at the next commit() with the rest of the batch.
+    }
+
+    fn sweep(&self, batch: &mut Batch) {
+        self.sweep_queued.store(false, Ordering::Release);
+        if self.begin(batch).is_err() {
+            return;
+        }
+        let now_ms = self.clock.now_ms();
+        let mut session = Session::default();
+        let result = run_in_transaction(&self.conn, true, |conn| {
+            let mut cx = Ctx::new(conn, &mut session, now_ms);
+            // AUTOVACUUM OFF keeps expired rows in the file (reads still hide them); the
+            // server honours it like the extension does.
+            if !keys::autovacuum(&cx)?.enabled {
+                return Ok(0);
+            }
+            let mut total = 0;
+            for _ in 0..SWEEP_MAX_STEPS {
+                let n = cx.sweep_expired(SWEEP_STEP)?;
+                total += n;
+                if (n as i64) < SWEEP_STEP {
+                    break;
+                }
+            }
+            // Expiries are history events like any deletion (recorded as op "expire"),
+            // in the same transaction, as the core's executor does for its own sweeps.
+            if !cx.dirty.is_empty() {
+                history::record(&mut cx, "expire")?;
+            }
+            Ok(total)
+        });
+        match result {
+            Ok(n) => {
+                self.stats
+                    .expired_keys
+                    .fetch_add(n as u64, Ordering::Relaxed);
+            }
+            Err(e) => tracing::warn!("expired-key sweep failed: {e}"),
+        }
+        if batch.open && self.conn.is_autocommit() {
+            self.abort(batch, "ERR the transaction was rolled back by SQLite");
+        }
+    }
+
+    /// Commits the open transaction, then (and only then) sends the held replies.
+    fn commit(&self, batch: &mut Batch) {
+        if batch.open {
+            batch.open = false;
+            match self.conn.execute_batch("COMMIT") {
+                Ok(()) => {
+                    self.stats.commits.fetch_add(1, Ordering::Relaxed);
+                    self.stats
+                        .committed_tasks
+                        .fetch_add(batch.replies.len() as u64, Ordering::Relaxed);
+                    self.stats.dirty.fetch_add(batch.writes, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    let error = format!("ERR commit failed: {e}");
+                    self.abort(batch, &error);
+                }
+            }
+        }
+        if std::mem::take(&mut batch.vacuum) {
+            // The core's VACUUM purged expired keys; compacting the file needs SQLite's
+            // VACUUM, which cannot run inside a transaction.
+            if let Err(e) = self.conn.execute_batch("VACUUM") {
+                tracing::warn!("VACUUM failed: {e}");
+            }
+        }
+        batch.writes = 0;
+        batch.begin_failed = None;
+        for (tx, reply) in batch.replies.drain(..) {
+            let _ = tx.send(reply);
+        }
+    }
+}
+
+fn reader_loop(conn: Connection, rx: Receiver<ReaderMsg>, clock: &dyn Clock) {
+    while let Ok(ReaderMsg::Job(job)) = rx.recv() {
+        let reply = match job.task {
+            // Autocommit: the core opens a read transaction for the command.
+            Task::Command { db, argv } => guarded(|| run_command(&conn, clock, db, &argv)).0,
+            Task::Query(f) => {
+                // One snapshot for every statement of the query.
+                let now = clock.now_ms();
+                match conn.execute_batch("BEGIN") {
+                    Ok(()) => {
+                        let reply = guarded(|| f(&conn, now)).0;
+                        if !conn.is_autocommit() {
+                            let _ = conn.execute_batch("COMMIT");
+                        }
+                        reply
+                    }
+                    Err(e) => Reply::Error(format!("ERR {e}")),
+                }
+            }
+            Task::Maintenance(_) => {
+                Reply::Error("ERR internal error: maintenance on a reader".into())
+            }
+        };
+        let _ = job.reply.send(reply);
+    }
+}
+
+/// `appendfsync everysec`: fsyncs the WAL once a second if anything was committed since
+/// the last fsync. With `synchronous=NORMAL` SQLite itself fsyncs only at checkpoints.
+fn fsync_loop(wal: &Path, stats: &EngineStats, mode: &AtomicU8, stop: &Receiver<()>) {
+    let mut synced = stats.commits.load(Ordering::Relaxed);
+    let mut file: Option<File> = None;
+    // Wakes once a second; a stop message (or a dropped sender) ends the loop.
+    while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(Duration::from_secs(1)) {
+        if mode.load(Ordering::Acquire) != AppendFsync::Everysec as u8 {
+            continue;
+        }
+        let commits = stats.commits.load(Ordering::Relaxed);
+        if commits == synced {
+            continue;
+        }
+        if file.is_none() {
+            // fsync needs no write access; SQLite keeps the file while it has connections.
+            file = File::open(wal).ok();
+        }
+        if let Some(f) = &file {
+            match f.sync_data() {
+                Ok(()) => synced = commits,
+                Err(e) => {
+                    tracing::warn!("fsync of {} failed: {e}", wal.display());
+                    file = None;
+                }
+            }
+        }
+    }
+}
