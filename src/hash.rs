@@ -386,9 +386,8 @@ pub fn cmd_hincrbyfloat(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
 
 /// HRANDFIELD key [count [WITHVALUES]]
 ///
-/// With WITHVALUES the reply is the flat `field, value, ...` array RESP2 clients get;
-/// Redis 7.0 sends RESP3 clients `[field, value]` pairs instead, which [`Reply`] cannot
-/// express per protocol yet.
+/// With WITHVALUES the reply is [`Reply::Pairs`]: a flat `field, value, ...` array in
+/// RESP2 and `[field, value]` pairs in RESP3, as Redis 7.0 sends them.
 pub fn cmd_hrandfield(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     let key = a.next_bytes()?;
     if a.is_empty() {
@@ -417,7 +416,14 @@ pub fn cmd_hrandfield(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
         set::check_repeated_picks(count.unsigned_abs())?;
         HASHES.random_repeated(cx, row.id, count.unsigned_abs())?
     };
-    Ok(Reply::Array(flatten(picked, with_values)))
+    if with_values {
+        let pairs = picked
+            .into_iter()
+            .map(|(f, v)| (Reply::Bulk(f), Reply::Bulk(v.unwrap_or_default())))
+            .collect();
+        return Ok(Reply::Pairs(pairs));
+    }
+    Ok(Reply::Array(flatten(picked, false)))
 }
 
 /// Elements as a flat reply: fields only, or field, value, field, value, ...

@@ -26,6 +26,9 @@ pub enum Reply {
     Map(Vec<(Reply, Reply)>),
     /// A RESP3 set; an array in RESP2.
     Set(Vec<Reply>),
+    /// Pairs that RESP2 sends as one flat array and RESP3 as an array of two-element
+    /// arrays, as Redis does for `WITHSCORES` and `HRANDFIELD ... WITHVALUES`.
+    Pairs(Vec<(Reply, Reply)>),
     /// A RESP3 double; a bulk string formatted as Redis does in RESP2.
     Double(f64),
     /// A RESP3 boolean; `:1`/`:0` in RESP2.

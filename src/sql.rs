@@ -305,6 +305,20 @@ pub fn to_json(reply: &Reply, out: &mut String) {
             }
             out.push(']');
         }
+        Reply::Pairs(pairs) => {
+            out.push('[');
+            for (i, (a, b)) in pairs.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push('[');
+                to_json(a, out);
+                out.push(',');
+                to_json(b, out);
+                out.push(']');
+            }
+            out.push(']');
+        }
         Reply::Map(pairs) => {
             out.push('{');
             for (i, (k, v)) in pairs.iter().enumerate() {

@@ -63,3 +63,35 @@ def redis_port(tmp_path_factory):
 
 def script_files():
     return sorted(f for f in os.listdir(SCRIPTS) if f.endswith(".redis"))
+
+
+def start_redlite(workdir, *extra):
+    """Starts dist/redlite-server on a free port with its database in `workdir`."""
+    assert os.path.exists(SERVER), f"{SERVER} is missing: run `make` first"
+    port = free_port()
+    proc = subprocess.Popen(
+        [SERVER, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(workdir),
+         "--dbfilename", "redlite.db", *extra],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wait_for_port(port, proc)
+    return port, proc
+
+
+def stop(proc):
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(scope="session")
+def redlite_server(tmp_path_factory):
+    """A redlite-server for the whole session: (port, database path)."""
+    workdir = tmp_path_factory.mktemp("redlite")
+    port, proc = start_redlite(workdir)
+    try:
+        yield port, str(workdir / "redlite.db")
+    finally:
+        stop(proc)

@@ -645,6 +645,20 @@ pub fn encode(reply: &Reply, resp3: bool, out: &mut Vec<u8>) {
                 encode(value, resp3, out);
             }
         }
+        Reply::Pairs(pairs) => {
+            if resp3 {
+                push_header(out, b'*', len_i64(pairs.len()));
+            } else {
+                push_header(out, b'*', len_i64(pairs.len()).saturating_mul(2));
+            }
+            for (first, second) in pairs {
+                if resp3 {
+                    out.extend_from_slice(b"*2\r\n");
+                }
+                encode(first, resp3, out);
+                encode(second, resp3, out);
+            }
+        }
         Reply::Set(items) => {
             push_header(out, if resp3 { b'~' } else { b'*' }, len_i64(items.len()));
             for item in items {

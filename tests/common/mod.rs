@@ -91,7 +91,17 @@ pub fn render(r: &Reply) -> String {
         Reply::Int(i) => format!("(integer) {i}"),
         Reply::Bulk(b) | Reply::Verbatim(b) => format!("\"{}\"", String::from_utf8_lossy(b)),
         Reply::Nil | Reply::NilArray => "(nil)".into(),
-        Reply::Double(d) => format!("(double) {d}"),
+        // As RESP2 sends them: doubles as bulk strings in %.17g, pairs flattened.
+        Reply::Double(d) => format!("\"{}\"", redlite::num::fmt_g17(*d)),
+        Reply::Pairs(pairs) if pairs.is_empty() => "(empty array)".into(),
+        Reply::Pairs(pairs) => format!(
+            "[{}]",
+            pairs
+                .iter()
+                .flat_map(|(a, b)| [render(a), render(b)])
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
         Reply::Bool(b) => format!("(bool) {b}"),
         Reply::Array(items) | Reply::Set(items) if items.is_empty() => "(empty array)".into(),
         Reply::Array(items) | Reply::Set(items) => {

@@ -1,0 +1,145 @@
+"""redlite-server against real Redis, and with real clients.
+
+- Differential: every step of tests/scripts/*.redis goes to a real redis-server and to
+  redlite-server over raw RESP, in RESP2 and in RESP3 (after HELLO 3); the replies must
+  be the same bytes once parsed. tests/allowlist.txt lists deliberate differences.
+- redis-py (connection pool, pipeline, RESP3), redis-cli and redis-benchmark smoke runs.
+- Mixed use: the extension in another process and the server share one file.
+"""
+
+import os
+import sqlite3
+import subprocess
+
+import pytest
+
+import resp
+from conftest import EXT, SCRIPTS, script_files
+
+ALLOWLIST = os.path.join(os.path.dirname(os.path.abspath(__file__)), "allowlist.txt")
+
+
+def allowed():
+    out = {}
+    for line in open(ALLOWLIST, encoding="utf-8"):
+        line = line.strip()
+        if line and not line.startswith("#"):
+            where, _, why = line.partition(" ")
+            assert why.strip(), f"allowlist entry without a reason: {line}"
+            out[where] = why.strip()
+    return out
+
+
+def run_both(redis_port, redlite_port, name, proto):
+    real, ours = resp.Conn(redis_port), resp.Conn(redlite_port)
+    for c in (real, ours):
+        if proto == 3:
+            assert not isinstance(c.command("HELLO", "3"), resp.RespError)
+        c.command("FLUSHALL")
+    diffs = {}
+    for n, cmd, _, unordered in resp.parse_script(f"{SCRIPTS}/{name}"):
+        args = resp.split(cmd)
+        want = resp.render_step(real.command(*args), unordered)
+        got = resp.render_step(ours.command(*args), unordered)
+        if got != want:
+            diffs[f"{name}:{n}"] = f"{cmd}\n  redis   {want}\n  redlite {got}"
+    real.close()
+    ours.close()
+    return diffs
+
+
+@pytest.mark.parametrize("proto", [2, 3])
+@pytest.mark.parametrize("name", script_files())
+def test_server_matches_real_redis(redis_port, redlite_server, name, proto):
+    diffs = run_both(redis_port, redlite_server[0], name, proto)
+    allow = allowed()
+    unexpected = [d for where, d in diffs.items() if where not in allow]
+    assert not unexpected, "\n".join(unexpected)
+
+
+def test_allowlist_entries_still_differ(redis_port, redlite_server):
+    allow = allowed()
+    diffs = {}
+    for name in script_files():
+        for proto in (2, 3):
+            diffs.update(run_both(redis_port, redlite_server[0], name, proto))
+    stale = [w for w in allow if w not in diffs]
+    assert not stale, f"allowlist entries that no longer differ: {stale}"
+
+
+def test_redis_py_client(redlite_server):
+    redis = pytest.importorskip("redis")
+    port, _ = redlite_server
+    for protocol in (2, 3):
+        r = redis.Redis(port=port, protocol=protocol, db=2)
+        r.flushdb()
+        assert r.set("a", 1) is True
+        assert r.incr("a") == 2
+        assert r.get("a") == b"2"
+        assert r.set("b", "x", ex=100) is True
+        assert 99 <= r.ttl("b") <= 100
+        assert r.mget("a", "b", "c") == [b"2", b"x", None]
+        pipe = r.pipeline(transaction=False)
+        for i in range(100):
+            pipe.incr("counter")
+        assert pipe.execute()[-1] == 100
+        with pytest.raises(redis.ResponseError, match="value is not an integer"):
+            r.incr("b")
+        assert sorted(r.keys("*")) == [b"a", b"b", b"counter"]
+        assert r.dbsize() == 3
+        info = r.info()
+        assert info["redis_version"] and "arch_bits" in info
+        r.close()
+    pool = redis.ConnectionPool(port=port, db=3, max_connections=8)
+    clients = [redis.Redis(connection_pool=pool) for _ in range(8)]
+    for i, c in enumerate(clients):
+        c.set(f"k{i}", i)
+    assert [int(clients[0].get(f"k{i}")) for i in range(8)] == list(range(8))
+    pool.disconnect()
+
+
+def test_redis_cli_smoke(redlite_server):
+    port = str(redlite_server[0])
+    cli = ["redis-cli", "-p", port]
+    run = lambda *a: subprocess.run(cli + list(a), capture_output=True, text=True, timeout=30)
+    assert run("SET", "cli:k", "v").stdout.strip() == "OK"
+    assert run("GET", "cli:k").stdout.strip() == "v"
+    hello = run("-3", "HELLO", "3").stdout
+    assert "proto" in hello and "3" in hello
+    # Not a terminal, so redis-cli prints the error text bare.
+    assert run("INCR", "cli:k").stdout.strip() == "ERR value is not an integer or out of range"
+
+
+def test_redis_benchmark_smoke(redlite_server):
+    out = subprocess.run(
+        ["redis-benchmark", "-p", str(redlite_server[0]), "-q", "-t", "set,get,incr", "-P", "16",
+         "-n", "5000", "-c", "10"],
+        capture_output=True, text=True, timeout=120)
+    text = out.stdout + out.stderr
+    assert out.returncode == 0, text
+    assert "WARNING" not in text and "ERROR" not in text.upper().replace("ERRORS", ""), text
+    for test in ("SET", "GET", "INCR"):
+        assert f"{test}: " in text, text
+
+
+def test_extension_and_server_share_the_file(redlite_server):
+    port, path = redlite_server
+    c = resp.Conn(port)
+    assert c.command("SELECT", "5") == "OK"
+    assert c.command("SET", "from:server", "1") == "OK"
+    conn = sqlite3.connect(path, isolation_level=None, timeout=10)
+    conn.enable_load_extension(True)
+    conn.load_extension(EXT)
+    conn.execute("SELECT redis_select(5)")
+    assert conn.execute("SELECT redis_get('from:server')").fetchone()[0] == "1"
+    conn.execute("SELECT redis_set('from:extension', 'yes')")
+    conn.execute("SELECT redis_incr('from:server')")
+    assert c.command("GET", "from:extension") == b"yes"
+    assert c.command("GET", "from:server") == b"2"
+    # And plain sqlite3 sees what the server wrote, through the views.
+    rows = subprocess.run(
+        ["sqlite3", path, "SELECT key, value FROM redis_strings WHERE db = 5 ORDER BY key"],
+        capture_output=True, text=True, timeout=30).stdout.split()
+    assert rows == ["from:extension|yes", "from:server|2"]
+    conn.close()
+    c.close()
