@@ -20,18 +20,23 @@ fn bulk(b: &[u8]) -> Reply {
     Reply::Bulk(b.to_vec())
 }
 
-/// The bulk strings of an array or set reply.
+/// The bulk strings of an array, set or pairs reply (pairs flattened, as RESP2 sends).
 fn items(r: &Reply) -> Vec<Vec<u8>> {
-    match r {
-        Reply::Array(v) | Reply::Set(v) => v
-            .iter()
-            .map(|x| match x {
-                Reply::Bulk(b) => b.clone(),
-                other => panic!("not a bulk: {other:?}"),
-            })
-            .collect(),
+    let flat;
+    let list = match r {
+        Reply::Array(v) | Reply::Set(v) => v,
+        Reply::Pairs(p) => {
+            flat = p.iter().flat_map(|(a, b)| [a.clone(), b.clone()]).collect::<Vec<_>>();
+            &flat
+        }
         other => panic!("not an array: {other:?}"),
-    }
+    };
+    list.iter()
+        .map(|x| match x {
+            Reply::Bulk(b) => b.clone(),
+            other => panic!("not a bulk: {other:?}"),
+        })
+        .collect()
 }
 
 /// Runs a command given as byte strings.
