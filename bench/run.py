@@ -1,0 +1,257 @@
+#!/usr/bin/env python3
+"""`make bench`: Redlite against its anchors, side by side in one run, into BENCHMARKS.md.
+
+- Server: redis-benchmark against a real redis-server and against redlite-server, both on
+  loopback, both started here with matching durability (Redis `appendonly no` vs ours
+  `appendfsync no`; AOF `everysec` vs `everysec`; AOF `always` vs `always`). Rounds are
+  interleaved (Redis, Redlite, Redis, Redlite, ...) and each number is the median of the
+  rounds; the ratio Redlite/Redis is what to read on a shared, noisy machine.
+- Embedded: `cargo bench --bench embedded` (Rust, the core's SQL functions against raw
+  SQLite statements) and the same from Python's sqlite3 with the built extension.
+- Scale: GET/SET latency and on-disk size at 10^5 and 10^6 keys (10^7 with
+  BENCH_SCALE=full), and resident memory of both servers holding the same keys.
+
+Environment: BENCH_ROUNDS (default 3), BENCH_N (requests per test, default 20000),
+BENCH_QUICK=1 (one durability mode, fewer tests: a smoke run).
+"""
+
+import csv
+import io
+import os
+import shutil
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SERVER = os.path.join(ROOT, "dist", "redlite-server")
+EXT = os.path.join(ROOT, "dist", "libredlite")
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+N = int(os.environ.get("BENCH_N", "20000"))
+QUICK = os.environ.get("BENCH_QUICK") == "1"
+TESTS = "set,get,incr,lpush,rpop,sadd,hset,zadd,lrange_100,mset,xadd"
+MODES = [("no", "no"), ("everysec", "everysec"), ("always", "always")]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc):
+    for _ in range(300):
+        if proc.poll() is not None:
+            raise RuntimeError("server exited")
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"no server on {port}")
+
+
+def start_redis(workdir, fsync):
+    port = free_port()
+    args = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+            "--dir", workdir, "--appendonly", "no" if fsync == "no" else "yes"]
+    if fsync != "no":
+        args += ["--appendfsync", fsync]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(port, proc)
+    return port, proc
+
+
+def start_redlite(workdir, fsync):
+    port = free_port()
+    proc = subprocess.Popen(
+        [SERVER, "--port", str(port), "--bind", "127.0.0.1", "--dir", workdir,
+         "--dbfilename", "bench.db", "--appendfsync", fsync],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(port, proc)
+    return port, proc
+
+
+def stop(proc):
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def redis_benchmark(port, tests, pipeline, n=N):
+    out = subprocess.run(
+        ["redis-benchmark", "-p", str(port), "-t", tests, "-n", str(n), "-c", "50",
+         "-P", str(pipeline), "-r", "100000", "--csv"],
+        capture_output=True, text=True, timeout=1800)
+    rows = {}
+    for row in csv.DictReader(io.StringIO(out.stdout)):
+        rows[row["test"]] = float(row["rps"])
+    return rows
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def server_section(out):
+    modes = MODES[:1] if QUICK else MODES
+    tests = "set,get" if QUICK else TESTS
+    out.append("## Server: redis-benchmark, Redlite / Redis\n")
+    out.append(f"`redis-benchmark -t {tests} -n {N} -c 50 -P <p> -r 100000 --csv`, "
+               f"{ROUNDS} interleaved rounds, medians of requests/s.\n")
+    for fsync, _ in modes:
+        for pipeline in (1, 16):
+            results = {"redis": {}, "redlite": {}}
+            for _ in range(ROUNDS):
+                for name, start in (("redis", start_redis), ("redlite", start_redlite)):
+                    workdir = tempfile.mkdtemp(prefix=f"bench-{name}-")
+                    port, proc = start(workdir, fsync)
+                    try:
+                        for test, rps in redis_benchmark(port, tests, pipeline).items():
+                            results[name].setdefault(test, []).append(rps)
+                    finally:
+                        stop(proc)
+                        shutil.rmtree(workdir, ignore_errors=True)
+            out.append(f"\n### appendfsync {fsync}, -P {pipeline}\n")
+            out.append("| test | Redis rps | Redlite rps | Redlite/Redis |")
+            out.append("|---|---:|---:|---:|")
+            for test in results["redis"]:
+                r = statistics.median(results["redis"][test])
+                ours = results["redlite"].get(test)
+                if not ours:
+                    out.append(f"| {test} | {r:,.0f} | (no result) | - |")
+                    continue
+                m = statistics.median(ours)
+                out.append(f"| {test} | {r:,.0f} | {m:,.0f} | {m / r:.2f} |")
+            out.append("")
+
+
+def python_embedded_section(out):
+    out.append("## Embedded from Python (sqlite3 + the built extension)\n")
+    out.append(f"`/usr/bin/python3`'s sqlite3 (SQLite {sqlite3.sqlite_version}), a file database in WAL "
+               "mode, one transaction per round of 20,000 calls; medians of interleaved rounds.\n")
+    tmp = tempfile.mkdtemp(prefix="bench-py-")
+    conn = sqlite3.connect(os.path.join(tmp, "py.db"), isolation_level=None)
+    conn.enable_load_extension(True)
+    conn.load_extension(EXT)
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("CREATE TABLE kv (key TEXT PRIMARY KEY, value ANY) STRICT")
+    cases = [
+        ("SET", "SELECT redis_set(?, ?)",
+         "INSERT INTO kv VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", 2),
+        ("GET", "SELECT redis_get(?)", "SELECT value FROM kv WHERE key = ?", 1),
+    ]
+    out.append("| op | redlite µs/op | raw SQLite µs/op | ratio |")
+    out.append("|---|---:|---:|---:|")
+    for name, ours, raw, nparams in cases:
+        times = {"ours": [], "raw": []}
+        for _ in range(max(ROUNDS, 3)):
+            for which, sql in (("ours", ours), ("raw", raw)):
+                conn.execute("BEGIN")
+                t0 = time.perf_counter()
+                for i in range(20000):
+                    params = (f"key:{i % 1000}", f"value-{i}")[:nparams]
+                    conn.execute(sql, params).fetchone()
+                dt = time.perf_counter() - t0
+                conn.execute("COMMIT")
+                times[which].append(dt / 20000 * 1e6)
+        a, b = statistics.median(times["ours"]), statistics.median(times["raw"])
+        out.append(f"| {name} | {a:.2f} | {b:.2f} | {a / b:.2f} |")
+    conn.close()
+    shutil.rmtree(tmp, ignore_errors=True)
+    out.append("")
+
+
+def rust_embedded_section(out):
+    proc = subprocess.run(["cargo", "bench", "-q", "-p", "redlite", "--features", "bundled",
+                           "--bench", "embedded"], cwd=ROOT, capture_output=True, text=True)
+    out.append("## Embedded from Rust (`cargo bench --bench embedded`)\n")
+    out.append("\n".join(l for l in proc.stdout.splitlines() if l.strip()))
+    out.append("")
+
+
+def load_keys(port, n):
+    """Writes n keys with pipelined SETs (raw RESP, no client library)."""
+    s = socket.create_connection(("127.0.0.1", port))
+    batch = 1000
+    for start in range(0, n, batch):
+        payload = b"".join(
+            b"*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$10\r\n0123456789\r\n" % (len(k), k)
+            for k in (b"key:%d" % i for i in range(start, min(n, start + batch))))
+        s.sendall(payload)
+        need = min(n, start + batch) - start
+        got = b""
+        while got.count(b"\r\n") < need:
+            got += s.recv(1 << 20)
+    s.close()
+
+
+def latency(port, test):
+    out = subprocess.run(
+        ["redis-benchmark", "-p", str(port), "-t", test, "-n", "20000", "-c", "1",
+         "-r", "100000", "--csv", "--precision", "3"],
+        capture_output=True, text=True, timeout=600)
+    for row in csv.DictReader(io.StringIO(out.stdout)):
+        return float(row["p50_latency_ms"]), float(row["p99_latency_ms"])
+    return float("nan"), float("nan")
+
+
+def scale_section(out):
+    sizes = [10**5, 10**6] + ([10**7] if os.environ.get("BENCH_SCALE") == "full" else [])
+    if QUICK:
+        sizes = [10**5]
+    out.append("## Scale: one client, p50/p99 latency (ms), disk and memory\n")
+    out.append("| keys | server | GET p50 | GET p99 | SET p50 | SET p99 | on-disk | RSS |")
+    out.append("|---:|---|---:|---:|---:|---:|---:|---:|")
+    for n in sizes:
+        for name, start in (("Redis", start_redis), ("Redlite", start_redlite)):
+            workdir = tempfile.mkdtemp(prefix="bench-scale-")
+            port, proc = start(workdir, "no")
+            try:
+                load_keys(port, n)
+                g50, g99 = latency(port, "get")
+                s50, s99 = latency(port, "set")
+                disk = sum(os.path.getsize(os.path.join(workdir, f)) for f in os.listdir(workdir))
+                rss = rss_kb(proc.pid)
+                out.append(f"| {n:,} | {name} | {g50:.3f} | {g99:.3f} | {s50:.3f} | {s99:.3f} | "
+                           f"{disk / 1e6:.1f} MB | {rss / 1e3:.1f} MB |")
+            finally:
+                stop(proc)
+                shutil.rmtree(workdir, ignore_errors=True)
+    out.append("\nRedis keeps everything in memory and writes nothing to disk here (no "
+               "persistence); Redlite's data is in the file and its memory is SQLite's page "
+               "cache plus connections.\n")
+
+
+def main():
+    for tool in ("redis-server", "redis-benchmark"):
+        if not shutil.which(tool):
+            sys.exit(f"{tool} is not installed (apt-get install redis-server redis-tools)")
+    if not os.path.exists(SERVER):
+        sys.exit("run `make` first")
+    out = ["# Redlite benchmarks", "",
+           f"Generated by `make bench` (bench/run.py) on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+           f"{os.cpu_count()} cores, shared machine: read the ratios, not the absolute numbers.", ""]
+    rust_embedded_section(out)
+    python_embedded_section(out)
+    server_section(out)
+    scale_section(out)
+    text = "\n".join(out) + "\n"
+    path = os.path.join(ROOT, "BENCHMARKS.md")
+    with open(path, "w") as f:
+        f.write(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
