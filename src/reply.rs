@@ -26,6 +26,9 @@ pub enum Reply {
     Map(Vec<(Reply, Reply)>),
     /// A RESP3 set; an array in RESP2.
     Set(Vec<Reply>),
+    /// A map that RESP2 sends as an array of two-element arrays (XREAD, XREADGROUP)
+    /// and RESP3 as a map.
+    PairMap(Vec<(Reply, Reply)>),
     /// Pairs that RESP2 sends as one flat array and RESP3 as an array of two-element
     /// arrays, as Redis does for `WITHSCORES` and `HRANDFIELD ... WITHVALUES`.
     Pairs(Vec<(Reply, Reply)>),

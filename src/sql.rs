@@ -319,7 +319,7 @@ pub fn to_json(reply: &Reply, out: &mut String) {
             }
             out.push(']');
         }
-        Reply::Map(pairs) => {
+        Reply::Map(pairs) | Reply::PairMap(pairs) => {
             out.push('{');
             for (i, (k, v)) in pairs.iter().enumerate() {
                 if i > 0 {

@@ -1,10 +1,1718 @@
 //! Sorted sets: storage in `redlite_zsets`, then the command handlers.
+//!
+//! One row per member with its score (a REAL). The index on
+//! `(key_id, score, CAST(member AS BLOB))` is Redis's order: by score, equal scores by
+//! member bytes. Every ordered statement says `ORDER BY score, CAST(member AS BLOB)`
+//! (or both DESC) so that SQLite walks that index instead of sorting, and compares
+//! members as BLOBs, because TEXT and BLOB members must compare as plain bytes.
+//!
+//! Scores in replies are what Redis 7.0 sends a RESP2 client: bulk strings formatted
+//! with `%.17g` ([`fmt_g17`]). RESP3 would send doubles (and pairs for WITHSCORES); the
+//! reply shapes are listed in the server notes.
+//!
+//! Costs: ZSCORE, ZADD, ZREM and ZINCRBY are one primary-key lookup each; ranges by
+//! score or rank walk the score index from the nearer end. ZRANK counts the members
+//! before the given one through the index, so it grows with the rank (SQLite's B-trees
+//! keep no subtree counts); ZCARD counts the key's rows.
 
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+use rand::seq::SliceRandom;
+use rand::Rng;
+use rusqlite::types::{ToSqlOutput, Value, ValueRef};
+use rusqlite::{params, OptionalExtension};
+
+use crate::args::{is, Args};
+use crate::command::flag::{DENYOOM, FAST, RANDOM};
+use crate::command::short::{R, RS, W, WS};
 use crate::command::Spec;
+use crate::db::{Ctx, KeyType};
+use crate::error::{Error, Result};
+use crate::glob::glob_match;
+use crate::keys;
+use crate::num::{self, fmt_g17};
+use crate::reply::Reply;
+use crate::value;
 use crate::vtab::TableFn;
 
 /// This module's command rows.
-pub static COMMANDS: &[Spec] = &[];
+#[rustfmt::skip] // one row per command reads as a table
+pub static COMMANDS: &[Spec] = &[
+    crate::cmd!("zadd", -4, WS | DENYOOM | FAST, 1, 1, 1, "sorted-set", "Adds members to a sorted set or updates their scores; NX, XX, GT, LT, CH and INCR options.", Some(cmd_zadd)),
+    crate::cmd!("zrem", -3, WS | FAST, 1, 1, 1, "sorted-set", "Removes members from a sorted set; deletes the key when it empties.", Some(cmd_zrem)),
+    crate::cmd!("zscore", 3, RS | FAST, 1, 1, 1, "sorted-set", "Returns the score of a member of a sorted set.", Some(cmd_zscore)),
+    crate::cmd!("zmscore", -3, R | FAST, 1, 1, 1, "sorted-set", "Returns the scores of several members of a sorted set.", Some(cmd_zmscore)),
+    crate::cmd!("zincrby", 4, WS | DENYOOM | FAST, 1, 1, 1, "sorted-set", "Increments the score of a member of a sorted set.", Some(cmd_zincrby)),
+    crate::cmd!("zcard", 2, RS | FAST, 1, 1, 1, "sorted-set", "Returns the number of members in a sorted set.", Some(cmd_zcard)),
+    crate::cmd!("zcount", 4, RS | FAST, 1, 1, 1, "sorted-set", "Counts the members of a sorted set with scores in a range.", Some(cmd_zcount)),
+    crate::cmd!("zlexcount", 4, RS | FAST, 1, 1, 1, "sorted-set", "Counts the members of a sorted set in a lexicographical range.", Some(cmd_zlexcount)),
+    crate::cmd!("zrank", 3, RS | FAST, 1, 1, 1, "sorted-set", "Returns the index of a member in a sorted set ordered by ascending score.", Some(cmd_zrank)),
+    crate::cmd!("zrevrank", 3, RS | FAST, 1, 1, 1, "sorted-set", "Returns the index of a member in a sorted set ordered by descending score.", Some(cmd_zrevrank)),
+    crate::cmd!("zrange", -4, R, 1, 1, 1, "sorted-set", "Returns members of a sorted set by rank, score or lexicographical range; REV, LIMIT and WITHSCORES options.", Some(cmd_zrange)),
+    crate::cmd!("zrevrange", -4, R, 1, 1, 1, "sorted-set", "Returns members of a sorted set by rank, from the highest score.", Some(cmd_zrevrange)),
+    crate::cmd!("zrangebyscore", -4, R, 1, 1, 1, "sorted-set", "Returns members of a sorted set in a range of scores.", Some(cmd_zrangebyscore)),
+    crate::cmd!("zrevrangebyscore", -4, R, 1, 1, 1, "sorted-set", "Returns members of a sorted set in a range of scores, from the highest.", Some(cmd_zrevrangebyscore)),
+    crate::cmd!("zrangebylex", -4, R, 1, 1, 1, "sorted-set", "Returns members of a sorted set in a lexicographical range.", Some(cmd_zrangebylex)),
+    crate::cmd!("zrevrangebylex", -4, R, 1, 1, 1, "sorted-set", "Returns members of a sorted set in a lexicographical range, from the highest.", Some(cmd_zrevrangebylex)),
+    crate::cmd!("zrangestore", -5, WS | DENYOOM, 1, 2, 1, "sorted-set", "Stores a range of members of a sorted set in another key.", Some(cmd_zrangestore)),
+    crate::cmd!("zremrangebyrank", 4, WS, 1, 1, 1, "sorted-set", "Removes the members of a sorted set within a range of ranks.", Some(cmd_zremrangebyrank)),
+    crate::cmd!("zremrangebyscore", 4, WS, 1, 1, 1, "sorted-set", "Removes the members of a sorted set within a range of scores.", Some(cmd_zremrangebyscore)),
+    crate::cmd!("zremrangebylex", 4, WS, 1, 1, 1, "sorted-set", "Removes the members of a sorted set within a lexicographical range.", Some(cmd_zremrangebylex)),
+    crate::cmd!("zpopmin", -2, W | FAST, 1, 1, 1, "sorted-set", "Removes and returns the members with the lowest scores.", Some(cmd_zpopmin)),
+    crate::cmd!("zpopmax", -2, W | FAST, 1, 1, 1, "sorted-set", "Removes and returns the members with the highest scores.", Some(cmd_zpopmax)),
+    // Keys follow numkeys: no fixed positions, as Redis's legacy key fields (movablekeys).
+    crate::cmd!("zmpop", -4, W, 0, 0, 0, "sorted-set", "Removes and returns members from the first non-empty sorted set among several keys.", Some(cmd_zmpop)),
+    // One member without a count (a SQL scalar), an array with one (JSON in SQL).
+    crate::cmd!("zrandmember", -2, RS | RANDOM, 1, 1, 1, "sorted-set", "Returns random members of a sorted set; a negative count may repeat members.", Some(cmd_zrandmember)),
+    crate::cmd!("zunion", -3, R, 0, 0, 0, "sorted-set", "Returns the union of sorted sets (sets count with score 1); WEIGHTS, AGGREGATE, WITHSCORES.", Some(cmd_zunion)),
+    crate::cmd!("zinter", -3, R, 0, 0, 0, "sorted-set", "Returns the intersection of sorted sets (sets count with score 1); WEIGHTS, AGGREGATE, WITHSCORES.", Some(cmd_zinter)),
+    crate::cmd!("zdiff", -3, R, 0, 0, 0, "sorted-set", "Returns the members of the first sorted set that no other input holds.", Some(cmd_zdiff)),
+    // The destination is the one fixed key; the sources follow numkeys.
+    crate::cmd!("zunionstore", -4, WS | DENYOOM, 1, 1, 1, "sorted-set", "Stores the union of sorted sets in a key.", Some(cmd_zunionstore)),
+    crate::cmd!("zinterstore", -4, WS | DENYOOM, 1, 1, 1, "sorted-set", "Stores the intersection of sorted sets in a key.", Some(cmd_zinterstore)),
+    crate::cmd!("zdiffstore", -4, WS | DENYOOM, 1, 1, 1, "sorted-set", "Stores the difference of sorted sets in a key.", Some(cmd_zdiffstore)),
+    crate::cmd!("zintercard", -3, RS, 0, 0, 0, "sorted-set", "Counts the members of the intersection of sorted sets, up to an optional LIMIT.", Some(cmd_zintercard)),
+    crate::cmd!("zscan", -3, R | RANDOM, 1, 1, 1, "sorted-set", "Iterates over the members and scores of a sorted set.", Some(cmd_zscan)),
+];
 
 /// This module's table-valued functions.
-pub static TABLE_FNS: &[TableFn] = &[];
+pub static TABLE_FNS: &[TableFn] = &[
+    TableFn {
+        name: "redis_zrange",
+        columns: &["rank", "member", "score"],
+        params: &["key", "start", "stop"],
+        required: 1,
+        summary: "Members of a sorted set from rank start to stop (default 0 and -1, negative from the highest), with rank and score.",
+        produce: produce_zrange,
+    },
+    TableFn {
+        name: "redis_zrangebyscore",
+        columns: &["rank", "member", "score"],
+        params: &["key", "min", "max"],
+        required: 1,
+        summary: "Members of a sorted set with scores from min to max (default -inf and +inf; '(' excludes a bound), with rank and score.",
+        produce: produce_zrangebyscore,
+    },
+    TableFn {
+        name: "redis_zscan",
+        columns: &["member", "score"],
+        params: &["key", "pattern"],
+        required: 1,
+        summary: "Members of a sorted set matching a glob pattern (all without one), with their scores, in score order.",
+        produce: produce_zscan,
+    },
+];
+
+/// A member and its score.
+pub type Entry = (Vec<u8>, f64);
+
+/// Sorted sets up to this size answer ZSCAN in one reply with cursor 0, in score order,
+/// as Redis does for its compact encoding (`zset-max-listpack-entries` 128).
+pub const SCAN_ALL_AT_ONCE: i64 = 128;
+
+/// Most members ZRANDMEMBER returns for a negative count. Redis has no limit and tries
+/// to build any reply up to 2^63 elements; Redlite refuses larger counts instead of
+/// exhausting memory (the same limit as SRANDMEMBER and HRANDFIELD).
+pub const MAX_REPEATED_PICKS: u64 = 1_000_000;
+
+// ---------------------------------------------------------------------------------------
+// Storage
+
+fn blob(bytes: &[u8]) -> ToSqlOutput<'_> {
+    ToSqlOutput::Borrowed(ValueRef::Blob(bytes))
+}
+
+fn entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
+    Ok((
+        value::from_sql(r.get_ref(0)?).unwrap_or_default(),
+        r.get(1)?,
+    ))
+}
+
+fn entries<P: rusqlite::Params>(cx: &Ctx, sql: &str, p: P) -> Result<Vec<Entry>> {
+    let mut stmt = cx.conn.prepare_cached(sql)?;
+    let rows = stmt.query_map(p, entry)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Number of members of sorted set `id`. O(n): the schema keeps no per-key length.
+pub fn card(cx: &Ctx, id: i64) -> Result<i64> {
+    let mut stmt = cx
+        .conn
+        .prepare_cached("SELECT count(*) FROM redlite_zsets WHERE key_id = ?1")?;
+    Ok(stmt.query_row([id], |r| r.get(0))?)
+}
+
+/// `min(card, limit)`, reading at most `limit` members.
+fn card_upto(cx: &Ctx, id: i64, limit: i64) -> Result<i64> {
+    let mut stmt = cx.conn.prepare_cached(
+        "SELECT count(*) FROM (SELECT 1 FROM redlite_zsets WHERE key_id = ?1 LIMIT ?2)",
+    )?;
+    Ok(stmt.query_row(params![id, limit], |r| r.get(0))?)
+}
+
+/// The score of `member`, if it is in sorted set `id`.
+pub fn score_of(cx: &Ctx, id: i64, member: &[u8]) -> Result<Option<f64>> {
+    let mut stmt = cx
+        .conn
+        .prepare_cached("SELECT score FROM redlite_zsets WHERE key_id = ?1 AND member = ?2")?;
+    Ok(stmt
+        .query_row(params![id, value::to_sql(member)], |r| r.get(0))
+        .optional()?)
+}
+
+/// Sets the score of `member` in sorted set `id`, adding it if needed.
+fn put(cx: &Ctx, id: i64, member: &[u8], score: f64) -> Result<()> {
+    let mut stmt = cx.conn.prepare_cached(
+        "INSERT INTO redlite_zsets (key_id, member, score) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (key_id, member) DO UPDATE SET score = excluded.score",
+    )?;
+    stmt.execute(params![id, value::to_sql(member), score])?;
+    Ok(())
+}
+
+/// Removes `member` from sorted set `id`; true if it was there.
+fn remove(cx: &Ctx, id: i64, member: &[u8]) -> Result<bool> {
+    let mut stmt = cx
+        .conn
+        .prepare_cached("DELETE FROM redlite_zsets WHERE key_id = ?1 AND member = ?2")?;
+    Ok(stmt.execute(params![id, value::to_sql(member)])? == 1)
+}
+
+/// After members were removed from sorted set `id`: deletes the key if it is empty (an
+/// empty sorted set does not exist in Redis), else records the write.
+fn finish(cx: &mut Ctx, id: i64) -> Result<()> {
+    if card_upto(cx, id, 1)? == 0 {
+        cx.delete_id(id)
+    } else {
+        cx.touch(id)
+    }
+}
+
+/// The 0-based rank of `member` with score `score`, counting from the lowest score
+/// (`rev` from the highest): the members before it, counted through the score index.
+fn rank_of(cx: &Ctx, id: i64, member: &[u8], score: f64, rev: bool) -> Result<i64> {
+    let sql = if rev {
+        "SELECT (SELECT count(*) FROM redlite_zsets WHERE key_id = ?1 AND score > ?2) + \
+         (SELECT count(*) FROM redlite_zsets WHERE key_id = ?1 AND score = ?2 \
+          AND CAST(member AS BLOB) > ?3)"
+    } else {
+        "SELECT (SELECT count(*) FROM redlite_zsets WHERE key_id = ?1 AND score < ?2) + \
+         (SELECT count(*) FROM redlite_zsets WHERE key_id = ?1 AND score = ?2 \
+          AND CAST(member AS BLOB) < ?3)"
+    };
+    let mut stmt = cx.conn.prepare_cached(sql)?;
+    Ok(stmt.query_row(params![id, score, blob(member)], |r| r.get(0))?)
+}
+
+const BY_RANK: &str = "SELECT member, score FROM redlite_zsets WHERE key_id = ?1 \
+     ORDER BY score, CAST(member AS BLOB) LIMIT ?2 OFFSET ?3";
+const BY_RANK_REV: &str = "SELECT member, score FROM redlite_zsets WHERE key_id = ?1 \
+     ORDER BY score DESC, CAST(member AS BLOB) DESC LIMIT ?2 OFFSET ?3";
+
+/// Members from rank `start` to `stop` (ZRANGE's rules: negative ranks count from the
+/// other end, out-of-range ends are clamped), from the highest score when `rev`.
+/// Ranks of one sign need no count: the index is walked from the nearer end.
+pub fn range_by_rank(cx: &Ctx, id: i64, start: i64, stop: i64, rev: bool) -> Result<Vec<Entry>> {
+    let (forward, backward) = if rev {
+        (BY_RANK_REV, BY_RANK)
+    } else {
+        (BY_RANK, BY_RANK_REV)
+    };
+    if start >= 0 && stop >= 0 {
+        if start > stop {
+            return Ok(Vec::new());
+        }
+        return entries(
+            cx,
+            forward,
+            params![id, (stop - start).saturating_add(1), start],
+        );
+    }
+    if start < 0 && stop < 0 {
+        if start > stop {
+            return Ok(Vec::new());
+        }
+        let mut out = entries(cx, backward, params![id, stop - start + 1, -(stop + 1)])?;
+        out.reverse();
+        return Ok(out);
+    }
+    let n = card(cx, id)?;
+    let (mut start, mut stop) = (start, stop);
+    if start < 0 {
+        start = (start + n).max(0);
+    }
+    if stop < 0 {
+        stop += n;
+    }
+    if start > stop || start >= n {
+        return Ok(Vec::new());
+    }
+    let stop = stop.min(n - 1);
+    entries(cx, forward, params![id, stop - start + 1, start])
+}
+
+/// A score interval with both ends included: exclusive bounds are moved to the next
+/// double inward, which is exact for doubles.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScoreRange {
+    /// Lowest score included.
+    pub min: f64,
+    /// Highest score included.
+    pub max: f64,
+}
+
+impl ScoreRange {
+    /// True when no score can be in the range.
+    pub fn is_empty(&self) -> bool {
+        matches!(
+            self.min.partial_cmp(&self.max),
+            None | Some(Ordering::Greater)
+        )
+    }
+}
+
+/// The double right above `x` (`f64::next_up`, which the crate's minimum Rust lacks).
+fn next_up(x: f64) -> f64 {
+    if x.is_nan() || x == f64::INFINITY {
+        return x;
+    }
+    if x == 0.0 {
+        return f64::from_bits(1);
+    }
+    let bits = x.to_bits();
+    f64::from_bits(if x > 0.0 { bits + 1 } else { bits - 1 })
+}
+
+/// The double right below `x`.
+fn next_down(x: f64) -> f64 {
+    -next_up(-x)
+}
+
+/// A range bound as Redis reads it with a bare `strtod` (`zslParseRange`): the C string
+/// (up to a NUL) must be one number, leading whitespace is skipped, values out of range
+/// saturate to ±inf or 0 instead of failing, an empty string is 0, NaN is refused.
+fn parse_strtod(raw: &[u8]) -> Option<f64> {
+    let s = raw.split(|&b| b == 0).next().unwrap_or_default();
+    if s.is_empty() {
+        // strtod converts nothing and leaves the end pointer on the terminating NUL.
+        return Some(0.0);
+    }
+    let t = match s
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r'))
+    {
+        Some(i) => &s[i..],
+        // Only whitespace: nothing converted, the end pointer stays on a space.
+        None => return None,
+    };
+    if let Some(v) = num::parse_f64(t) {
+        return Some(v);
+    }
+    // parse_f64 refuses results out of range (Redis's strict parser checks ERANGE);
+    // strtod returns them saturated and zslParseRange accepts them.
+    let v: f64 = std::str::from_utf8(t).ok()?.parse().ok()?;
+    (!v.is_nan()).then_some(v)
+}
+
+/// Parses ZRANGEBYSCORE-style bounds (`1.5`, `(1.5`, `-inf`, `+inf`).
+pub fn parse_score_range(min: &[u8], max: &[u8]) -> Result<ScoreRange> {
+    let bound = |raw: &[u8]| -> Option<(f64, bool)> {
+        match raw.split_first() {
+            Some((b'(', rest)) => parse_strtod(rest).map(|v| (v, true)),
+            _ => parse_strtod(raw).map(|v| (v, false)),
+        }
+    };
+    let not_float = || Error::err("min or max is not a float");
+    let (lo, lo_ex) = bound(min).ok_or_else(not_float)?;
+    let (hi, hi_ex) = bound(max).ok_or_else(not_float)?;
+    if (lo_ex && lo == f64::INFINITY) || (hi_ex && hi == f64::NEG_INFINITY) {
+        return Ok(ScoreRange {
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+        });
+    }
+    Ok(ScoreRange {
+        min: if lo_ex { next_up(lo) } else { lo },
+        max: if hi_ex { next_down(hi) } else { hi },
+    })
+}
+
+/// A lexicographical interval of member bytes: `lo` included, `hi` excluded (`None`:
+/// no upper bound). An exclusive lower bound `(x` becomes `x\0`, the next byte string,
+/// and an inclusive upper bound `[x` becomes `< x\0`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LexRange {
+    lo: Vec<u8>,
+    hi: Option<Vec<u8>>,
+    empty: bool,
+}
+
+enum LexItem {
+    Min,
+    Max,
+    Incl(Vec<u8>),
+    Excl(Vec<u8>),
+}
+
+/// One bound as Redis's `zslParseLexRangeItem` reads it: `-`, `+`, `[x` or `(x`.
+fn lex_item(raw: &[u8]) -> Option<LexItem> {
+    // Redis checks the byte after `+`/`-` against the C terminator, so a NUL there ends
+    // the word as well.
+    let alone = raw.get(1).is_none_or(|b| *b == 0);
+    match raw.split_first() {
+        Some((b'+', _)) if alone => Some(LexItem::Max),
+        Some((b'-', _)) if alone => Some(LexItem::Min),
+        Some((b'[', rest)) => Some(LexItem::Incl(rest.to_vec())),
+        Some((b'(', rest)) => Some(LexItem::Excl(rest.to_vec())),
+        _ => None,
+    }
+}
+
+fn successor(mut x: Vec<u8>) -> Vec<u8> {
+    x.push(0);
+    x
+}
+
+/// Parses ZRANGEBYLEX-style bounds.
+pub fn parse_lex_range(min: &[u8], max: &[u8]) -> Result<LexRange> {
+    let invalid = || Error::err("min or max not valid string range item");
+    let (min, max) = (
+        lex_item(min).ok_or_else(invalid)?,
+        lex_item(max).ok_or_else(invalid)?,
+    );
+    let mut empty = false;
+    let lo = match min {
+        LexItem::Min => Vec::new(),
+        LexItem::Incl(x) => x,
+        LexItem::Excl(x) => successor(x),
+        LexItem::Max => {
+            empty = true;
+            Vec::new()
+        }
+    };
+    let hi = match max {
+        LexItem::Max => None,
+        LexItem::Excl(x) => Some(x),
+        LexItem::Incl(x) => Some(successor(x)),
+        LexItem::Min => {
+            empty = true;
+            None
+        }
+    };
+    if hi.as_ref().is_some_and(|h| lo >= *h) {
+        empty = true;
+    }
+    Ok(LexRange { lo, hi, empty })
+}
+
+/// The one score every member of sorted set `id` has, if they all have the same (two
+/// index probes). Lexicographical ranges are defined only for such sets.
+fn single_score(cx: &Ctx, id: i64) -> Result<Option<f64>> {
+    let probe = |sql: &str| -> Result<Option<f64>> {
+        Ok(cx
+            .conn
+            .prepare_cached(sql)?
+            .query_row([id], |r| r.get(0))
+            .optional()?)
+    };
+    let lo = probe("SELECT score FROM redlite_zsets WHERE key_id = ?1 ORDER BY score LIMIT 1")?;
+    let hi =
+        probe("SELECT score FROM redlite_zsets WHERE key_id = ?1 ORDER BY score DESC LIMIT 1")?;
+    Ok(match (lo, hi) {
+        (Some(a), Some(b)) if a == b => Some(a),
+        _ => None,
+    })
+}
+
+/// Members in a lexicographical range, from the highest when `rev`, after skipping
+/// `offset` and taking up to `limit` (-1: all).
+///
+/// Redis defines these ranges only when all scores are equal; then the score index
+/// narrows to that score and walks the member bytes, O(log n + k). With mixed scores
+/// (unspecified in Redis) the members in range are listed in score order, from a scan.
+pub fn range_by_lex(
+    cx: &Ctx,
+    id: i64,
+    range: &LexRange,
+    rev: bool,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<Entry>> {
+    if range.empty || offset < 0 {
+        return Ok(Vec::new());
+    }
+    let score = single_score(cx, id)?;
+    let hi = match &range.hi {
+        Some(h) => h.clone(),
+        // No upper bound: one past the greatest member will do.
+        None => {
+            let top: Option<Vec<u8>> = match score {
+                Some(s) => cx
+                    .conn
+                    .prepare_cached(
+                        "SELECT CAST(member AS BLOB) FROM redlite_zsets WHERE key_id = ?1 \
+                         AND score = ?2 ORDER BY score DESC, CAST(member AS BLOB) DESC LIMIT 1",
+                    )?
+                    .query_row(params![id, s], |r| r.get(0))
+                    .optional()?,
+                None => cx
+                    .conn
+                    .prepare_cached(
+                        "SELECT max(CAST(member AS BLOB)) FROM redlite_zsets WHERE key_id = ?1",
+                    )?
+                    .query_row([id], |r| r.get(0))?,
+            };
+            match top {
+                Some(t) => successor(t),
+                None => return Ok(Vec::new()),
+            }
+        }
+    };
+    // The mixed-score forms take ?2 too (always NULL there), so one parameter list
+    // serves all four statements.
+    let sql = match (score.is_some(), rev) {
+        (true, false) => {
+            "SELECT member, score FROM redlite_zsets WHERE key_id = ?1 AND score = ?2 \
+             AND CAST(member AS BLOB) >= ?3 AND CAST(member AS BLOB) < ?4 \
+             ORDER BY score, CAST(member AS BLOB) LIMIT ?5 OFFSET ?6"
+        }
+        (true, true) => {
+            "SELECT member, score FROM redlite_zsets WHERE key_id = ?1 AND score = ?2 \
+             AND CAST(member AS BLOB) >= ?3 AND CAST(member AS BLOB) < ?4 \
+             ORDER BY score DESC, CAST(member AS BLOB) DESC LIMIT ?5 OFFSET ?6"
+        }
+        (false, false) => {
+            "SELECT member, score FROM redlite_zsets WHERE key_id = ?1 AND ?2 IS NULL \
+             AND CAST(member AS BLOB) >= ?3 AND CAST(member AS BLOB) < ?4 \
+             ORDER BY score, CAST(member AS BLOB) LIMIT ?5 OFFSET ?6"
+        }
+        (false, true) => {
+            "SELECT member, score FROM redlite_zsets WHERE key_id = ?1 AND ?2 IS NULL \
+             AND CAST(member AS BLOB) >= ?3 AND CAST(member AS BLOB) < ?4 \
+             ORDER BY score DESC, CAST(member AS BLOB) DESC LIMIT ?5 OFFSET ?6"
+        }
+    };
+    entries(
+        cx,
+        sql,
+        params![id, score, blob(&range.lo), blob(&hi), limit, offset],
+    )
+}
+
+/// Members with scores in `range`, from the highest when `rev`, after skipping
+/// `offset` and taking up to `limit` (-1: all). O(log n + offset + k) through the index.
+pub fn range_by_score(
+    cx: &Ctx,
+    id: i64,
+    range: &ScoreRange,
+    rev: bool,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<Entry>> {
+    // A negative offset skips everything in Redis (its skip loop never ends early).
+    if range.is_empty() || offset < 0 {
+        return Ok(Vec::new());
+    }
+    let sql = if rev {
+        "SELECT member, score FROM redlite_zsets WHERE key_id = ?1 AND score BETWEEN ?2 AND ?3 \
+         ORDER BY score DESC, CAST(member AS BLOB) DESC LIMIT ?4 OFFSET ?5"
+    } else {
+        "SELECT member, score FROM redlite_zsets WHERE key_id = ?1 AND score BETWEEN ?2 AND ?3 \
+         ORDER BY score, CAST(member AS BLOB) LIMIT ?4 OFFSET ?5"
+    };
+    entries(cx, sql, params![id, range.min, range.max, limit, offset])
+}
+
+fn count_by_score(cx: &Ctx, id: i64, range: &ScoreRange) -> Result<i64> {
+    if range.is_empty() {
+        return Ok(0);
+    }
+    let mut stmt = cx.conn.prepare_cached(
+        "SELECT count(*) FROM redlite_zsets WHERE key_id = ?1 AND score BETWEEN ?2 AND ?3",
+    )?;
+    Ok(stmt.query_row(params![id, range.min, range.max], |r| r.get(0))?)
+}
+
+/// Deletes `members` from sorted set `id`; returns how many were there.
+fn remove_all(cx: &Ctx, id: i64, members: impl IntoIterator<Item = Vec<u8>>) -> Result<i64> {
+    let mut n = 0;
+    for m in members {
+        if remove(cx, id, &m)? {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Replaces whatever `dst` holds with a sorted set of `items` (none: `dst` is deleted),
+/// as the STORE commands do. Returns the new cardinality.
+fn store(cx: &mut Ctx, dst: &[u8], items: &[Entry]) -> Result<i64> {
+    if let Some(row) = cx.lookup_write(dst)? {
+        cx.delete_id(row.id)?;
+    }
+    if items.is_empty() {
+        return Ok(0);
+    }
+    let id = cx.create(dst, KeyType::ZSet, None)?;
+    for (m, s) in items {
+        put(cx, id, m, *s)?;
+    }
+    Ok(items.len() as i64)
+}
+
+fn score_reply(score: f64) -> Reply {
+    Reply::Bulk(fmt_g17(score).into_bytes())
+}
+
+/// Members, each followed by its score when `withscores` (RESP2's flat form).
+fn flat_reply(items: Vec<Entry>, withscores: bool) -> Reply {
+    let mut out = Vec::with_capacity(items.len() * if withscores { 2 } else { 1 });
+    for (m, s) in items {
+        out.push(Reply::Bulk(m));
+        if withscores {
+            out.push(score_reply(s));
+        }
+    }
+    Reply::Array(out)
+}
+
+// ---------------------------------------------------------------------------------------
+// ZADD, ZINCRBY, ZREM and point reads
+
+/// ZADD's options.
+#[derive(Debug, Default, Clone, Copy)]
+struct AddFlags {
+    nx: bool,
+    xx: bool,
+    gt: bool,
+    lt: bool,
+    ch: bool,
+    incr: bool,
+}
+
+/// What one ZADD pair did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Added {
+    /// A new member, with this score.
+    New(f64),
+    /// An existing member whose score changed to this one.
+    Updated(f64),
+    /// An existing member that keeps its score (the same score given).
+    Same(f64),
+    /// Nothing done (NX, XX, GT or LT said no).
+    Nop,
+}
+
+/// Redis's `zsetAdd` for one member.
+fn add(cx: &Ctx, id: i64, member: &[u8], score: f64, f: AddFlags) -> Result<Added> {
+    match score_of(cx, id, member)? {
+        Some(current) => {
+            if f.nx {
+                return Ok(Added::Nop);
+            }
+            let mut score = score;
+            if f.incr {
+                score += current;
+                if score.is_nan() {
+                    return Err(Error::err("resulting score is not a number (NaN)"));
+                }
+            }
+            if (f.lt && score >= current) || (f.gt && score <= current) {
+                return Ok(Added::Nop);
+            }
+            if score == current {
+                return Ok(Added::Same(score));
+            }
+            put(cx, id, member, score)?;
+            Ok(Added::Updated(score))
+        }
+        None if f.xx => Ok(Added::Nop),
+        None => {
+            put(cx, id, member, score)?;
+            Ok(Added::New(score))
+        }
+    }
+}
+
+/// ZADD and ZINCRBY after parsing: applies `pairs` (score, member) and replies.
+fn add_generic(cx: &mut Ctx, key: &[u8], f: AddFlags, pairs: &[(f64, &[u8])]) -> Result<Reply> {
+    let nop = || {
+        if f.incr {
+            Reply::Nil
+        } else {
+            Reply::Int(0)
+        }
+    };
+    let (id, existed) = match cx.lookup_write_typed(key, KeyType::ZSet)? {
+        Some(row) => (row.id, true),
+        None if f.xx => return Ok(nop()),
+        None => (cx.create(key, KeyType::ZSet, None)?, false),
+    };
+    let (mut added, mut updated, mut last) = (0i64, 0i64, None);
+    for &(score, member) in pairs {
+        match add(cx, id, member, score, f)? {
+            Added::New(s) => {
+                added += 1;
+                last = Some(s);
+            }
+            Added::Updated(s) => {
+                updated += 1;
+                last = Some(s);
+            }
+            Added::Same(s) => last = Some(s),
+            Added::Nop => {}
+        }
+    }
+    if !existed && added == 0 {
+        cx.delete_id(id)?;
+    } else if existed && added + updated > 0 {
+        cx.touch(id)?;
+    }
+    Ok(if f.incr {
+        last.map_or(Reply::Nil, score_reply)
+    } else if f.ch {
+        Reply::Int(added + updated)
+    } else {
+        Reply::Int(added)
+    })
+}
+
+/// ZADD key [NX | XX] [GT | LT] [CH] [INCR] score member [score member ...]
+pub fn cmd_zadd(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
+    let key = a.next_bytes()?;
+    let mut f = AddFlags::default();
+    while let Some(opt) = a.peek() {
+        let flag = if is(opt, "NX") {
+            &mut f.nx
+        } else if is(opt, "XX") {
+            &mut f.xx
+        } else if is(opt, "GT") {
+            &mut f.gt
+        } else if is(opt, "LT") {
+            &mut f.lt
+        } else if is(opt, "CH") {
+            &mut f.ch
+        } else if is(opt, "INCR") {
+            &mut f.incr
+        } else {
+            break;
+        };
+        *flag = true;
+        a.next_bytes()?;
+    }
+    let rest = a.rest();
+    if rest.is_empty() || rest.len() % 2 != 0 {
+        return Err(Error::Syntax);
+    }
+    if f.nx && f.xx {
+        return Err(Error::err(
+            "XX and NX options at the same time are not compatible",
+        ));
+    }
+    if (f.nx && (f.gt || f.lt)) || (f.gt && f.lt) {
+        return Err(Error::err(
+            "GT, LT, and/or NX options at the same time are not compatible",
+        ));
+    }
+    if f.incr && rest.len() > 2 {
+        return Err(Error::err(
+            "INCR option supports a single increment-element pair",
+        ));
+    }
+    // Every score is parsed before anything is written, as Redis does.
+    let pairs = rest
+        .chunks(2)
+        .map(|p| {
+            Ok((
+                num::parse_f64(&p[0]).ok_or(Error::NotFloat)?,
+                p[1].as_slice(),
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    add_generic(cx, key, f, &pairs)
+}
+
+/// ZINCRBY key increment member
+pub fn cmd_zincrby(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
+    let key = a.next_bytes()?;
+    let incr = a.next_f64()?;
+    let member = a.next_bytes()?;
+    let f = AddFlags {
+        incr: true,
+        ..AddFlags::default()
+    };
+    add_generic(cx, key, f, &[(incr, member)])
+}
+
+/// ZREM key member [member ...]
+pub fn cmd_zrem(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
+    let key = a.next_bytes()?;
+    let Some(row) = cx.lookup_write_typed(key, KeyType::ZSet)? else {
+        return Ok(Reply::Int(0));
+    };
+    let n = remove_all(cx, row.id, a.rest().iter().cloned())?;
+    if n > 0 {
+        finish(cx, row.id)?;
+    }
+    Ok(Reply::Int(n))
+}
+
+/// ZSCORE key member
+pub fn cmd_zscore(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
+    let (key, member) = (a.next_bytes()?, a.next_bytes()?);
+    let score = match cx.lookup_typed(key, KeyType::ZSet)? {
+        Some(row) => score_of(cx, row.id, member)?,
+        None => None,
+    };
+    Ok(score.map_or(Reply::Nil, score_reply))
+}
+
+/// ZMSCORE key member [member ...]
+pub fn cmd_zmscore(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
+    let key = a.next_bytes()?;
+    let row = cx.lookup_typed(key, KeyType::ZSet)?;
+    let mut out = Vec::with_capacity(a.remaining());
+    for member in a.rest() {
+        let score = match row {
+            Some(row) => score_of(cx, row.id, member)?,
+            None => None,
+        };
+        out.push(score.map_or(Reply::Nil, score_reply));
+    }
+    Ok(Reply::Array(out))
+}
+
+/// ZCARD key
+pub fn cmd_zcard(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
+    let key = a.next_bytes()?;
+    match cx.lookup_typed(key, KeyType::ZSet)? {
+        Some(row) => Ok(Reply::Int(card(cx, row.id)?)),
+        None => Ok(Reply::Int(0)),
+    }
+}
+
+/// ZCOUNT key min max
+pub fn cmd_zcount(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
+    let key = a.next_bytes()?;
+    let range = parse_score_range(a.next_bytes()?, a.next_bytes()?)?;
+    match cx.lookup_typed(key, KeyType::ZSet)? {
+        Some(row) => Ok(Reply::Int(count_by_score(cx, row.id, &range)?)),
+        None => Ok(Reply::Int(0)),
+    }
+}
+
+/// ZLEXCOUNT key min max
+pub fn cmd_zlexcount(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
+    let key = a.next_bytes()?;
+    let range = parse_lex_range(a.next_bytes()?, a.next_bytes()?)?;
+    match cx.lookup_typed(key, KeyType::ZSet)? {
+        Some(row) => Ok(Reply::Int(
+            range_by_lex(cx, row.id, &range, false, 0, -1)?.len() as i64,
+        )),
+        None => Ok(Reply::Int(0)),
+    }
+}
+
+fn rank_generic(cx: &mut Ctx, a: &mut Args, rev: bool) -> Result<Reply> {
+    let (key, member) = (a.next_bytes()?, a.next_bytes()?);
+    let Some(row) = cx.lookup_typed(key, KeyType::ZSet)? else {
+        return Ok(Reply::Nil);
+    };
+    match score_of(cx, row.id, member)? {
+        Some(score) => Ok(Reply::Int(rank_of(cx, row.id, member, score, rev)?)),
+        None => Ok(Reply::Nil),
+    }
+}
+
+/// ZRANK key member
+pub fn cmd_zrank(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
+    rank_generic(cx, a, false)
+}
+
+/// ZREVRANK key member
+pub fn cmd_zrevrank(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
+    rank_generic(cx, a, true)
+}
+
+// ---------------------------------------------------------------------------------------
+// The ZRANGE family
+
+/// How a range command reads its two bounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum By {
+    /// Not said yet (ZRANGE decides from its options).
+    Auto,
+    Rank,
+    Score,
+    Lex,
+}
+
+/// Redis's `zrangeGenericCommand`: ZRANGE, ZRANGESTORE and the legacy forms, which fix
+/// `by` and `rev` in advance (so their own keyword for it is a syntax error).
+fn range_generic(
+    cx: &mut Ctx,
+    a: &mut Args,
+    mut by: By,
+    mut rev: Option<bool>,
+    store_it: bool,
+) -> Result<Reply> {
+    let dst = if store_it {
+        Some(a.next_bytes()?)
+    } else {
+        None
+    };
+    let key = a.next_bytes()?;
+    let (mut min, mut max) = (a.next_bytes()?, a.next_bytes()?);
+    let (mut withscores, mut offset, mut limit) = (false, 0i64, -1i64);
+    while let Some(opt) = a.peek() {
+        a.next_bytes()?;
+        if !store_it && is(opt, "WITHSCORES") {
+            withscores = true;
+        } else if is(opt, "LIMIT") && a.remaining() >= 2 {
+            offset = a.next_i64()?;
+            limit = a.next_i64()?;
+        } else if rev.is_none() && is(opt, "REV") {
+            rev = Some(true);
+        } else if by == By::Auto && is(opt, "BYLEX") {
+            by = By::Lex;
+        } else if by == By::Auto && is(opt, "BYSCORE") {
+            by = By::Score;
+        } else {
+            return Err(Error::Syntax);
+        }
+    }
+    let rev = rev.unwrap_or(false);
+    if by == By::Auto {
+        by = By::Rank;
+    }
+    // Redis tests the count against its "not given" value, so `LIMIT x -1` passes.
+    if limit != -1 && by == By::Rank {
+        return Err(Error::err(
+            "syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX",
+        ));
+    }
+    if withscores && by == By::Lex {
+        return Err(Error::err(
+            "syntax error, WITHSCORES not supported in combination with BYLEX",
+        ));
+    }
+    if rev && by != By::Rank {
+        // Reversed score and lex ranges are written max first.
+        std::mem::swap(&mut min, &mut max);
+    }
+    enum Bounds {
+        Rank(i64, i64),
+        Score(ScoreRange),
+        Lex(LexRange),
+    }
+    let bounds = match by {
+        By::Score => Bounds::Score(parse_score_range(min, max)?),
+        By::Lex => Bounds::Lex(parse_lex_range(min, max)?),
+        _ => {
+            let start = num::parse_i64(min).ok_or(Error::NotInteger)?;
+            let stop = num::parse_i64(max).ok_or(Error::NotInteger)?;
+            Bounds::Rank(start, stop)
+        }
+    };
+    let items = match cx.lookup_typed(key, KeyType::ZSet)? {
+        None => Vec::new(),
+        Some(row) => match &bounds {
+            Bounds::Rank(start, stop) => range_by_rank(cx, row.id, *start, *stop, rev)?,
+            Bounds::Score(r) => range_by_score(cx, row.id, r, rev, offset, limit)?,
+            Bounds::Lex(r) => range_by_lex(cx, row.id, r, rev, offset, limit)?,
+        },
+    };
+    match dst {
+        Some(dst) => Ok(Reply::Int(store(cx, dst, &items)?)),
+        None => Ok(flat_reply(items, withscores)),
+    }
+}
+
+/// ZRANGE key start stop [BYSCORE | BYLEX] [REV] [LIMIT offset count] [WITHSCORES]
+pub fn cmd_zrange(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
+    range_generic(cx, a, By::Auto, None, false)
+}
+
+/// ZRANGESTORE dst src min max [BYSCORE | BYLEX] [REV] [LIMIT offset count]
+pub fn cmd_zrangestore(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
+    range_generic(cx, a, By::Auto, None, true)
+}
+
+/// ZREVRANGE key start stop [WITHSCORES]
+pub fn cmd_zrevrange(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
+    range_generic(cx, a, By::Rank, Some(true), false)
+}
+
+/// ZRANGEBYSCORE key min max [WITHSCORES] [LIMIT offset count]
+pub fn cmd_zrangebyscore(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
+    range_generic(cx, a, By::Score, Some(false), false)
+}
+
+/// ZREVRANGEBYSCORE key max min [WITHSCORES] [LIMIT offset count]
+pub fn cmd_zrevrangebyscore(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
+    range_generic(cx, a, By::Score, Some(true), false)
+}
+
+/// ZRANGEBYLEX key min max [LIMIT offset count]
+pub fn cmd_zrangebylex(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
+    range_generic(cx, a, By::Lex, Some(false), false)
+}
+
+/// ZREVRANGEBYLEX key max min [LIMIT offset count]
+pub fn cmd_zrevrangebylex(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
+    range_generic(cx, a, By::Lex, Some(true), false)
+}
+
+/// ZREMRANGEBYRANK key start stop
+pub fn cmd_zremrangebyrank(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
+    let key = a.next_bytes()?;
+    let (start, stop) = (a.next_i64()?, a.next_i64()?);
+    let Some(row) = cx.lookup_write_typed(key, KeyType::ZSet)? else {
+        return Ok(Reply::Int(0));
+    };
+    let doomed = range_by_rank(cx, row.id, start, stop, false)?;
+    let n = remove_all(cx, row.id, doomed.into_iter().map(|e| e.0))?;
+    if n > 0 {
+        finish(cx, row.id)?;
+    }
+    Ok(Reply::Int(n))
+}
+
+/// ZREMRANGEBYSCORE key min max
+pub fn cmd_zremrangebyscore(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
+    let key = a.next_bytes()?;
+    let range = parse_score_range(a.next_bytes()?, a.next_bytes()?)?;
+    let Some(row) = cx.lookup_write_typed(key, KeyType::ZSet)? else {
+        return Ok(Reply::Int(0));
+    };
+    if range.is_empty() {
+        return Ok(Reply::Int(0));
+    }
+    let n = cx
+        .conn
+        .prepare_cached("DELETE FROM redlite_zsets WHERE key_id = ?1 AND score BETWEEN ?2 AND ?3")?
+        .execute(params![row.id, range.min, range.max])? as i64;
+    if n > 0 {
+        finish(cx, row.id)?;
+    }
+    Ok(Reply::Int(n))
+}
+
+/// ZREMRANGEBYLEX key min max
+pub fn cmd_zremrangebylex(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
+    let key = a.next_bytes()?;
+    let range = parse_lex_range(a.next_bytes()?, a.next_bytes()?)?;
+    let Some(row) = cx.lookup_write_typed(key, KeyType::ZSet)? else {
+        return Ok(Reply::Int(0));
+    };
+    let doomed = range_by_lex(cx, row.id, &range, false, 0, -1)?;
+    let n = remove_all(cx, row.id, doomed.into_iter().map(|e| e.0))?;
+    if n > 0 {
+        finish(cx, row.id)?;
+    }
+    Ok(Reply::Int(n))
+}
+
+// ---------------------------------------------------------------------------------------
+// Pops and random members
+
+/// Removes up to `count` members with the lowest (`max`: highest) scores.
+fn pop(cx: &mut Ctx, id: i64, count: i64, max: bool) -> Result<Vec<Entry>> {
+    let items = range_by_rank(cx, id, 0, count.saturating_sub(1), max)?;
+    remove_all(cx, id, items.iter().map(|e| e.0.clone()))?;
+    finish(cx, id)?;
+    Ok(items)
+}
+
+fn zpop_generic(cx: &mut Ctx, a: &mut Args, max: bool) -> Result<Reply> {
+    let key = a.next_bytes()?;
+    let count = match a.remaining() {
+        0 => None,
+        1 => Some(
+            num::parse_i64(a.next_bytes()?)
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| Error::err("value is out of range, must be positive"))?,
+        ),
+        _ => return Err(Error::Syntax),
+    };
+    // The type is checked before a count of 0 answers.
+    let Some(row) = cx.lookup_write_typed(key, KeyType::ZSet)? else {
+        return Ok(Reply::Array(Vec::new()));
+    };
+    let count = count.unwrap_or(1);
+    if count == 0 {
+        return Ok(Reply::Array(Vec::new()));
+    }
+    Ok(flat_reply(pop(cx, row.id, count, max)?, true))
+}
+
+/// ZPOPMIN key [count]
+pub fn cmd_zpopmin(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
+    zpop_generic(cx, a, false)
+}
+
+/// ZPOPMAX key [count]
+pub fn cmd_zpopmax(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
+    zpop_generic(cx, a, true)
+}
+
+fn min_or_max(raw: &[u8]) -> Result<bool> {
+    if is(raw, "MIN") {
+        Ok(false)
+    } else if is(raw, "MAX") {
+        Ok(true)
+    } else {
+        Err(Error::Syntax)
+    }
+}
+
+/// ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]
+pub fn cmd_zmpop(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
+    let (keys, max, count) = crate::list::parse_mpop(a, min_or_max)?;
+    for key in keys {
+        let Some(row) = cx.lookup_write_typed(key, KeyType::ZSet)? else {
+            continue;
+        };
+        let items = pop(cx, row.id, count, max)?;
+        let pairs = items
+            .into_iter()
+            .map(|(m, s)| Reply::Array(vec![Reply::Bulk(m), score_reply(s)]))
+            .collect();
+        return Ok(Reply::Array(vec![
+            Reply::bulk(key.as_slice()),
+            Reply::Array(pairs),
+        ]));
+    }
+    Ok(Reply::NilArray)
+}
+
+/// The members at the ascending, distinct `positions` of sorted set `id` in member
+/// (primary key) order, read in one pass that stops after the last position.
+fn at_positions(cx: &Ctx, id: i64, positions: &[u64]) -> Result<Vec<Entry>> {
+    let mut out = Vec::with_capacity(positions.len());
+    let Some(&first) = positions.first() else {
+        return Ok(out);
+    };
+    // OFFSET skips rows inside SQLite without handing them to Rust.
+    let mut stmt = cx.conn.prepare_cached(
+        "SELECT member, score FROM redlite_zsets WHERE key_id = ?1 ORDER BY member \
+         LIMIT -1 OFFSET ?2",
+    )?;
+    let mut rows = stmt.query(params![id, first as i64])?;
+    let mut want = positions.iter().copied().peekable();
+    let mut i = first;
+    while let Some(&p) = want.peek() {
+        let Some(r) = rows.next()? else { break };
+        if i == p {
+            out.push(entry(r)?);
+            want.next();
+        }
+        i += 1;
+    }
+    Ok(out)
+}
+
+/// ZRANDMEMBER key [count [WITHSCORES]]
+pub fn cmd_zrandmember(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
+    let key = a.next_bytes()?;
+    let mut rng = rand::thread_rng();
+    if a.is_empty() {
+        let Some(row) = cx.lookup_typed(key, KeyType::ZSet)? else {
+            return Ok(Reply::Nil);
+        };
+        let n = card(cx, row.id)? as u64;
+        let picked = at_positions(cx, row.id, &[rng.gen_range(0..n.max(1))])?;
+        return Ok(Reply::bulk_or_nil(picked.into_iter().next().map(|e| e.0)));
+    }
+    let count = match num::parse_i64(a.next_bytes()?) {
+        None => return Err(Error::NotInteger),
+        Some(i64::MIN) => {
+            return Err(Error::err(
+                "value is out of range, value must between -9223372036854775807 and \
+                 9223372036854775807",
+            ))
+        }
+        Some(n) => n,
+    };
+    let withscores = match a.rest() {
+        [] => false,
+        [w] if is(w, "WITHSCORES") => true,
+        _ => return Err(Error::Syntax),
+    };
+    // Redis's guard against count * 2 overflowing when scores double the reply.
+    if withscores && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&count) {
+        return Err(Error::err("value is out of range"));
+    }
+    let Some(row) = cx.lookup_typed(key, KeyType::ZSet)? else {
+        return Ok(Reply::Array(Vec::new()));
+    };
+    if count == 0 {
+        return Ok(Reply::Array(Vec::new()));
+    }
+    let n = card(cx, row.id)? as u64;
+    let picked = if count > 0 {
+        let count = count as u64;
+        if count >= n {
+            // The whole set, highest score first, as Redis's iterator walks it.
+            range_by_rank(cx, row.id, 0, -1, true)?
+        } else {
+            let mut positions =
+                rand::seq::index::sample(&mut rng, n as usize, count as usize).into_vec();
+            positions.sort_unstable();
+            let positions: Vec<u64> = positions.into_iter().map(|p| p as u64).collect();
+            let mut picked = at_positions(cx, row.id, &positions)?;
+            picked.shuffle(&mut rng);
+            picked
+        }
+    } else {
+        let count = count.unsigned_abs();
+        if count > MAX_REPEATED_PICKS {
+            return Err(Error::err(format!(
+                "value is out of range, value must between -{MAX_REPEATED_PICKS} and \
+                 9223372036854775807"
+            )));
+        }
+        // Independent draws; each drawn member is read once however often it is drawn.
+        let draws: Vec<u64> = (0..count).map(|_| rng.gen_range(0..n)).collect();
+        let mut distinct = draws.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let found = at_positions(cx, row.id, &distinct)?;
+        draws
+            .iter()
+            .filter_map(|p| {
+                distinct
+                    .binary_search(p)
+                    .ok()
+                    .and_then(|i| found.get(i))
+                    .cloned()
+            })
+            .collect()
+    };
+    Ok(flat_reply(picked, withscores))
+}
+
+// ---------------------------------------------------------------------------------------
+// ZUNION, ZINTER, ZDIFF and their STORE forms
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SetOp {
+    Union,
+    Inter,
+    Diff,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Aggregate {
+    Sum,
+    Min,
+    Max,
+}
+
+impl Aggregate {
+    /// Redis's `zunionInterAggregate`: inf + -inf sums to 0, and NaN never wins MIN/MAX.
+    fn apply(self, target: f64, v: f64) -> f64 {
+        match self {
+            Aggregate::Sum => {
+                let s = target + v;
+                if s.is_nan() {
+                    0.0
+                } else {
+                    s
+                }
+            }
+            Aggregate::Min => {
+                if v < target {
+                    v
+                } else {
+                    target
+                }
+            }
+            Aggregate::Max => {
+                if v > target {
+                    v
+                } else {
+                    target
+                }
+            }
+        }
+    }
+}
+
+/// One input of a set operation: a sorted set, or a plain set whose members score 1.
+#[derive(Debug, Clone, Copy)]
+enum Source {
+    Missing,
+    ZSet(i64),
+    Set(i64),
+}
+
+impl Source {
+    fn len(self, cx: &Ctx) -> Result<i64> {
+        match self {
+            Source::Missing => Ok(0),
+            Source::ZSet(id) => card(cx, id),
+            Source::Set(id) => Ok(cx
+                .conn
+                .prepare_cached("SELECT count(*) FROM redlite_sets WHERE key_id = ?1")?
+                .query_row([id], |r| r.get(0))?),
+        }
+    }
+
+    fn entries(self, cx: &Ctx) -> Result<Vec<Entry>> {
+        match self {
+            Source::Missing => Ok(Vec::new()),
+            Source::ZSet(id) => entries(
+                cx,
+                "SELECT member, score FROM redlite_zsets WHERE key_id = ?1",
+                [id],
+            ),
+            Source::Set(id) => entries(
+                cx,
+                "SELECT member, 1.0 FROM redlite_sets WHERE key_id = ?1",
+                [id],
+            ),
+        }
+    }
+
+    fn score(self, cx: &Ctx, member: &[u8]) -> Result<Option<f64>> {
+        match self {
+            Source::Missing => Ok(None),
+            Source::ZSet(id) => score_of(cx, id, member),
+            Source::Set(id) => {
+                let mut stmt = cx.conn.prepare_cached(
+                    "SELECT 1 FROM redlite_sets WHERE key_id = ?1 AND member = ?2",
+                )?;
+                Ok(stmt
+                    .exists(params![id, value::to_sql(member)])?
+                    .then_some(1.0))
+            }
+        }
+    }
+}
+
+/// Sorts by score, then member bytes: Redis's order for a result set.
+fn sort_entries(items: &mut [Entry]) {
+    items.sort_by(|a, b| {
+        a.1.partial_cmp(&b.1)
+            .unwrap_or(Ordering::Equal)
+            .then_with(|| a.0.cmp(&b.0))
+    });
+}
+
+/// What a set-operation command wants back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Output {
+    /// The members (ZUNION, ZINTER, ZDIFF).
+    Reply,
+    /// Stored at the destination (the STORE forms).
+    Store,
+    /// The size only (ZINTERCARD).
+    Card,
+}
+
+/// Redis's `zunionInterDiffGenericCommand`.
+fn setop_generic(
+    cx: &mut Ctx,
+    a: &mut Args,
+    op: SetOp,
+    output: Output,
+    name: &str,
+) -> Result<Reply> {
+    let dst = if output == Output::Store {
+        Some(a.next_bytes()?)
+    } else {
+        None
+    };
+    let numkeys = a.next_i64()?;
+    if numkeys < 1 {
+        return Err(Error::err(format!(
+            "at least 1 input key is needed for '{name}' command"
+        )));
+    }
+    if numkeys as u64 > a.remaining() as u64 {
+        return Err(Error::Syntax);
+    }
+    let n = numkeys as usize;
+    // Every input's type is checked before the options are read, as Redis does.
+    let mut sources = Vec::with_capacity(n);
+    for _ in 0..n {
+        let key = a.next_bytes()?;
+        sources.push(match cx.lookup(key)? {
+            None => Source::Missing,
+            Some(row) if row.ty == KeyType::ZSet => Source::ZSet(row.id),
+            Some(row) if row.ty == KeyType::Set => Source::Set(row.id),
+            Some(_) => return Err(Error::WrongType),
+        });
+    }
+    let mut weights = vec![1.0; n];
+    let (mut aggregate, mut withscores, mut limit) = (Aggregate::Sum, false, 0i64);
+    let card_only = output == Output::Card;
+    while !a.is_empty() {
+        let remaining = a.remaining();
+        let opt = a.next_bytes()?;
+        if op != SetOp::Diff && !card_only && remaining > n && is(opt, "WEIGHTS") {
+            for w in weights.iter_mut() {
+                *w = num::parse_f64(a.next_bytes()?)
+                    .ok_or_else(|| Error::err("weight value is not a float"))?;
+            }
+        } else if op != SetOp::Diff && !card_only && remaining >= 2 && is(opt, "AGGREGATE") {
+            let how = a.next_bytes()?;
+            aggregate = if is(how, "SUM") {
+                Aggregate::Sum
+            } else if is(how, "MIN") {
+                Aggregate::Min
+            } else if is(how, "MAX") {
+                Aggregate::Max
+            } else {
+                return Err(Error::Syntax);
+            };
+        } else if output == Output::Reply && is(opt, "WITHSCORES") {
+            withscores = true;
+        } else if card_only && remaining >= 2 && is(opt, "LIMIT") {
+            limit = num::parse_i64(a.next_bytes()?)
+                .filter(|l| *l >= 0)
+                .ok_or_else(|| Error::err("LIMIT can't be negative"))?;
+        } else {
+            return Err(Error::Syntax);
+        }
+    }
+
+    let lens = sources
+        .iter()
+        .map(|s| s.len(cx))
+        .collect::<Result<Vec<_>>>()?;
+    let mut inputs: Vec<(Source, f64, i64)> = sources
+        .into_iter()
+        .zip(weights)
+        .zip(lens)
+        .map(|((s, w), l)| (s, w, l))
+        .collect();
+    if op != SetOp::Diff {
+        // Smallest first, as Redis orders them; this also fixes the order in which
+        // scores are summed. A stable sort keeps equal sizes in argument order.
+        inputs.sort_by_key(|i| i.2);
+    }
+    let weighted = |w: f64, s: f64| {
+        let v = w * s;
+        if v.is_nan() {
+            0.0
+        } else {
+            v
+        }
+    };
+
+    let mut result: Vec<Entry> = Vec::new();
+    let mut cardinality = 0i64;
+    match op {
+        SetOp::Inter => {
+            let (first, w0, len0) = inputs[0];
+            if len0 > 0 {
+                'members: for (member, s0) in first.entries(cx)? {
+                    let mut score = weighted(w0, s0);
+                    for &(src, w, _) in &inputs[1..] {
+                        match src.score(cx, &member)? {
+                            Some(s) => score = aggregate.apply(score, s * w),
+                            None => continue 'members,
+                        }
+                    }
+                    if card_only {
+                        cardinality += 1;
+                        if limit > 0 && cardinality >= limit {
+                            break;
+                        }
+                    } else {
+                        result.push((member, score));
+                    }
+                }
+            }
+        }
+        SetOp::Union => {
+            let mut acc: HashMap<Vec<u8>, f64> = HashMap::new();
+            for &(src, w, len) in &inputs {
+                if len == 0 {
+                    continue;
+                }
+                for (member, s) in src.entries(cx)? {
+                    let v = weighted(w, s);
+                    acc.entry(member)
+                        .and_modify(|t| *t = aggregate.apply(*t, v))
+                        .or_insert(v);
+                }
+            }
+            result = acc.into_iter().collect();
+        }
+        SetOp::Diff => {
+            let (first, _, _) = inputs[0];
+            'outer: for (member, s) in first.entries(cx)? {
+                for &(src, _, _) in &inputs[1..] {
+                    if src.score(cx, &member)?.is_some() {
+                        continue 'outer;
+                    }
+                }
+                result.push((member, s));
+            }
+        }
+    }
+    if card_only {
+        return Ok(Reply::Int(cardinality));
+    }
+    sort_entries(&mut result);
+    match dst {
+        Some(dst) => Ok(Reply::Int(store(cx, dst, &result)?)),
+        None => Ok(flat_reply(result, withscores)),
+    }
+}
+
+/// ZUNION numkeys key [key ...] [WEIGHTS weight ...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]
+pub fn cmd_zunion(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
+    setop_generic(cx, a, SetOp::Union, Output::Reply, "zunion")
+}
+
+/// ZINTER numkeys key [key ...] [WEIGHTS weight ...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]
+pub fn cmd_zinter(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
+    setop_generic(cx, a, SetOp::Inter, Output::Reply, "zinter")
+}
+
+/// ZDIFF numkeys key [key ...] [WITHSCORES]
+pub fn cmd_zdiff(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
+    setop_generic(cx, a, SetOp::Diff, Output::Reply, "zdiff")
+}
+
+/// ZUNIONSTORE destination numkeys key [key ...] [WEIGHTS weight ...] [AGGREGATE ...]
+pub fn cmd_zunionstore(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
+    setop_generic(cx, a, SetOp::Union, Output::Store, "zunionstore")
+}
+
+/// ZINTERSTORE destination numkeys key [key ...] [WEIGHTS weight ...] [AGGREGATE ...]
+pub fn cmd_zinterstore(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
+    setop_generic(cx, a, SetOp::Inter, Output::Store, "zinterstore")
+}
+
+/// ZDIFFSTORE destination numkeys key [key ...]
+pub fn cmd_zdiffstore(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
+    setop_generic(cx, a, SetOp::Diff, Output::Store, "zdiffstore")
+}
+
+/// ZINTERCARD numkeys key [key ...] [LIMIT limit]
+pub fn cmd_zintercard(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
+    setop_generic(cx, a, SetOp::Inter, Output::Card, "zintercard")
+}
+
+// ---------------------------------------------------------------------------------------
+// ZSCAN
+
+/// Where a ZSCAN page resumes, packed into the 64-bit cursor: the storage class (TEXT or
+/// BLOB) and up to 7 leading bytes of the first member not yet returned.
+///
+/// Members are read in primary-key order (TEXT before BLOB, bytes within each), so
+/// "every member at or after the bound" is an index range. A page that reached COUNT
+/// runs on while the next member shares the last returned member's bound, and stops at
+/// the first member N whose bound differs; every returned member then sorts before
+/// `bound(N)`, so the next page starts exactly after the last one: no member present
+/// for the whole iteration is missed, none is returned twice, and no state is kept
+/// between calls. Members sharing their first 7 bytes always land in one page, which
+/// COUNT (a hint in Redis too) cannot split.
+///
+/// Layout (the same as HSCAN/SSCAN cursors): bit 63 = BLOB, bits 56..=58 = prefix
+/// length, bits 0..=55 = the prefix bytes, first byte highest. Cursor 0 is the empty
+/// TEXT prefix, which is the start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ScanBound {
+    blob: bool,
+    prefix: Vec<u8>,
+}
+
+impl ScanBound {
+    const PREFIX_LEN: usize = 7;
+
+    fn of(member: &[u8]) -> ScanBound {
+        let blob = matches!(
+            value::to_sql(member),
+            ToSqlOutput::Borrowed(ValueRef::Blob(_))
+        );
+        let prefix = member[..member.len().min(Self::PREFIX_LEN)].to_vec();
+        ScanBound { blob, prefix }
+    }
+
+    fn from_cursor(cursor: u64) -> ScanBound {
+        let len = (((cursor >> 56) & 0x7) as usize).min(Self::PREFIX_LEN);
+        let prefix = (0..len).map(|i| (cursor >> (48 - 8 * i)) as u8).collect();
+        ScanBound {
+            blob: cursor >> 63 == 1,
+            prefix,
+        }
+    }
+
+    fn to_cursor(&self) -> u64 {
+        let mut c = (self.blob as u64) << 63 | (self.prefix.len() as u64) << 56;
+        for (i, b) in self.prefix.iter().enumerate() {
+            c |= (*b as u64) << (48 - 8 * i);
+        }
+        c
+    }
+
+    /// The bound as a SQL value of its storage class. A TEXT prefix may end inside a
+    /// UTF-8 sequence; SQLite compares TEXT with memcmp, so it still sorts correctly.
+    fn to_sql(&self) -> ToSqlOutput<'_> {
+        if self.blob {
+            ToSqlOutput::Borrowed(ValueRef::Blob(&self.prefix))
+        } else {
+            ToSqlOutput::Borrowed(ValueRef::Text(&self.prefix))
+        }
+    }
+}
+
+/// One ZSCAN page of sorted set `id`: (next cursor, members with scores), unfiltered.
+/// Small sets come back whole, in score order, with cursor 0 (see [`SCAN_ALL_AT_ONCE`]).
+pub fn scan_page(cx: &Ctx, id: i64, cursor: u64, count: i64) -> Result<(u64, Vec<Entry>)> {
+    if card_upto(cx, id, SCAN_ALL_AT_ONCE + 1)? <= SCAN_ALL_AT_ONCE {
+        return Ok((0, range_by_rank(cx, id, 0, -1, false)?));
+    }
+    let bound = ScanBound::from_cursor(cursor);
+    let mut stmt = cx.conn.prepare_cached(
+        "SELECT member, score FROM redlite_zsets WHERE key_id = ?1 AND member >= ?2 \
+         ORDER BY member",
+    )?;
+    let mut rows = stmt.query(params![id, bound.to_sql()])?;
+    let mut out: Vec<Entry> = Vec::new();
+    while let Some(r) = rows.next()? {
+        let e = entry(r)?;
+        if out.len() as i64 >= count {
+            let next = ScanBound::of(&e.0);
+            if out
+                .last()
+                .is_some_and(|last| ScanBound::of(&last.0) != next)
+            {
+                return Ok((next.to_cursor(), out));
+            }
+        }
+        out.push(e);
+    }
+    Ok((0, out))
+}
+
+/// Parses a SCAN-family cursor exactly as Redis 7.0's `parseScanCursorOrReply`, which is
+/// `strtoul` on the C string: an optional sign (a negative value wraps), decimal digits,
+/// nothing after them up to a NUL; no leading space; the empty string is 0; more than
+/// 64 bits is `ERR invalid cursor`.
+pub fn parse_cursor(raw: &[u8]) -> Result<u64> {
+    let invalid = || Error::err("invalid cursor");
+    let s = raw.split(|&b| b == 0).next().unwrap_or_default();
+    if s.is_empty() {
+        return Ok(0);
+    }
+    let (neg, digits) = match s[0] {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(invalid());
+    }
+    let mut v: u64 = 0;
+    for d in digits {
+        v = v
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(u64::from(d - b'0')))
+            .ok_or_else(invalid)?;
+    }
+    Ok(if neg { v.wrapping_neg() } else { v })
+}
+
+/// ZSCAN key cursor [MATCH pattern] [COUNT count]
+pub fn cmd_zscan(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
+    let key = a.next_bytes()?;
+    let cursor = parse_cursor(a.next_bytes()?)?;
+    // Redis answers a missing key before it reads the options.
+    let Some(row) = cx.lookup_typed(key, KeyType::ZSet)? else {
+        return Ok(Reply::Array(vec![
+            Reply::bulk("0"),
+            Reply::Array(Vec::new()),
+        ]));
+    };
+    let o = keys::parse_scan_opts(a, false)?;
+    let (next, mut items) = scan_page(cx, row.id, cursor, o.count)?;
+    if let Some(p) = o.pattern {
+        items.retain(|(m, _)| glob_match(p, m, false));
+    }
+    Ok(Reply::Array(vec![
+        Reply::bulk(next.to_string()),
+        flat_reply(items, true),
+    ]))
+}
+
+// ---------------------------------------------------------------------------------------
+// Table-valued functions
+
+fn row_values(rank: i64, (m, s): Entry) -> Vec<Value> {
+    vec![Value::Integer(rank), value::to_value(m), Value::Real(s)]
+}
+
+/// `redis_zrange(key [, start [, stop]])` → (rank, member, score).
+fn produce_zrange(cx: &mut Ctx, args: &[Option<Vec<u8>>]) -> Result<Vec<Vec<Value>>> {
+    let key = args[0].as_deref().unwrap_or_default();
+    let int = |arg: &Option<Vec<u8>>, default: i64| -> Result<i64> {
+        arg.as_deref().map_or(Ok(default), |raw| {
+            num::parse_i64(raw).ok_or(Error::NotInteger)
+        })
+    };
+    let (start, stop) = (int(&args[1], 0)?, int(&args[2], -1)?);
+    let Some(row) = cx.lookup_typed(key, KeyType::ZSet)? else {
+        return Ok(Vec::new());
+    };
+    let items = range_by_rank(cx, row.id, start, stop, false)?;
+    if items.is_empty() {
+        return Ok(Vec::new());
+    }
+    let first = if start >= 0 {
+        start
+    } else {
+        (card(cx, row.id)? + start).max(0)
+    };
+    Ok(items
+        .into_iter()
+        .zip(first..)
+        .map(|(e, rank)| row_values(rank, e))
+        .collect())
+}
+
+/// `redis_zrangebyscore(key [, min [, max]])` → (rank, member, score).
+fn produce_zrangebyscore(cx: &mut Ctx, args: &[Option<Vec<u8>>]) -> Result<Vec<Vec<Value>>> {
+    let key = args[0].as_deref().unwrap_or_default();
+    let min = args[1].as_deref().unwrap_or(b"-inf");
+    let max = args[2].as_deref().unwrap_or(b"+inf");
+    let range = parse_score_range(min, max)?;
+    let Some(row) = cx.lookup_typed(key, KeyType::ZSet)? else {
+        return Ok(Vec::new());
+    };
+    let items = range_by_score(cx, row.id, &range, false, 0, -1)?;
+    if items.is_empty() {
+        return Ok(Vec::new());
+    }
+    let first: i64 = cx
+        .conn
+        .prepare_cached("SELECT count(*) FROM redlite_zsets WHERE key_id = ?1 AND score < ?2")?
+        .query_row(params![row.id, range.min], |r| r.get(0))?;
+    Ok(items
+        .into_iter()
+        .zip(first..)
+        .map(|(e, rank)| row_values(rank, e))
+        .collect())
+}
+
+/// `redis_zscan(key [, pattern])` → (member, score), in score order.
+fn produce_zscan(cx: &mut Ctx, args: &[Option<Vec<u8>>]) -> Result<Vec<Vec<Value>>> {
+    let key = args[0].as_deref().unwrap_or_default();
+    let pattern = args[1].as_deref();
+    let Some(row) = cx.lookup_typed(key, KeyType::ZSet)? else {
+        return Ok(Vec::new());
+    };
+    Ok(range_by_rank(cx, row.id, 0, -1, false)?
+        .into_iter()
+        .filter(|(m, _)| pattern.is_none_or(|p| glob_match(p, m, false)))
+        .map(|(m, s)| vec![value::to_value(m), Value::Real(s)])
+        .collect())
+}

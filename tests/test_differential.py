@@ -4,7 +4,11 @@
    exactly as the file says: the expectations are Redis's, not copies of our output.
 2. The same steps run through the extension's `redis(...)` SQL function must give the
    value real Redis's reply maps to in SQL (integer, TEXT/BLOB, NULL, JSON, error text).
+   Aggregates map to JSON in their RESP3 shape (maps as objects, WITHSCORES-style pairs
+   as two-element arrays, doubles as numbers), so this side talks RESP3 to Redis.
 """
+
+import math
 
 import json
 import sqlite3
@@ -40,15 +44,24 @@ def to_sql(reply):
         return reply if "\x00" in text else text
     if isinstance(reply, list):
         return ("json", to_json(reply))
-    return reply  # int, Status (a str), None
+    return reply  # int, float, Status (a str), None
 
 
 def to_json(reply):
+    if isinstance(reply, resp.dict_pairs):
+        return {json_key(k): to_json(v) for k, v in reply}
     if isinstance(reply, list):
         return [to_json(x) for x in reply]
     if isinstance(reply, bytes):
         return reply.decode("utf-8", "replace")
+    if isinstance(reply, float) and not math.isfinite(reply):
+        return "inf" if reply > 0 else "-inf"
     return reply
+
+
+def json_key(k):
+    v = to_json(k)
+    return v if isinstance(v, str) else json.dumps(v)
 
 
 def sql_call(conn, args):
@@ -63,6 +76,7 @@ def sql_call(conn, args):
 @pytest.mark.parametrize("name", script_files())
 def test_extension_matches_real_redis(redis_port, ext_path, name):
     real = resp.Conn(redis_port)
+    assert not isinstance(real.command("HELLO", "3"), resp.RespError)
     real.command("FLUSHALL")
     conn = sqlite3.connect(":memory:", isolation_level=None)
     conn.enable_load_extension(True)

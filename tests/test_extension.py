@@ -13,7 +13,8 @@ FUNCTIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "functions"
 
 
 def connect(ext_path, path=":memory:"):
-    conn = sqlite3.connect(path, isolation_level=None)
+    # A generous busy timeout: the multi-process tests must not fail on a loaded machine.
+    conn = sqlite3.connect(path, isolation_level=None, timeout=60)
     conn.enable_load_extension(True)
     conn.load_extension(ext_path)
     conn.enable_load_extension(False)

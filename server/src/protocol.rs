@@ -645,6 +645,16 @@ pub fn encode(reply: &Reply, resp3: bool, out: &mut Vec<u8>) {
                 encode(value, resp3, out);
             }
         }
+        Reply::PairMap(pairs) => {
+            push_header(out, if resp3 { b'%' } else { b'*' }, len_i64(pairs.len()));
+            for (key, value) in pairs {
+                if !resp3 {
+                    out.extend_from_slice(b"*2\r\n");
+                }
+                encode(key, resp3, out);
+                encode(value, resp3, out);
+            }
+        }
         Reply::Pairs(pairs) => {
             if resp3 {
                 push_header(out, b'*', len_i64(pairs.len()));

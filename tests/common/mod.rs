@@ -93,6 +93,15 @@ pub fn render(r: &Reply) -> String {
         Reply::Nil | Reply::NilArray => "(nil)".into(),
         // As RESP2 sends them: doubles as bulk strings in %.17g, pairs flattened.
         Reply::Double(d) => format!("\"{}\"", redlite::num::fmt_g17(*d)),
+        Reply::PairMap(pairs) if pairs.is_empty() => "(empty array)".into(),
+        Reply::PairMap(pairs) => format!(
+            "[{}]",
+            pairs
+                .iter()
+                .map(|(a, b)| format!("[{},{}]", render(a), render(b)))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
         Reply::Pairs(pairs) if pairs.is_empty() => "(empty array)".into(),
         Reply::Pairs(pairs) => format!(
             "[{}]",
