@@ -15,7 +15,7 @@ SERVER     := dist/redlite-server
 PORT       ?= 6379
 DB         ?= redlite.db
 
-.PHONY: all build ext server test test-rust test-py venv run shell bench clean lint fmt
+.PHONY: all build ext server test test-rust test-py venv run shell bench stress fuzz clean lint fmt
 
 all: build
 
@@ -65,6 +65,23 @@ shell: ext
 
 bench: build venv
 	$(PY) bench/run.py
+
+# Longer runs of what `make test` runs briefly: kill -9 crash tests, the differential
+# fuzzer against real Redis, and a minute of each cargo-fuzz target (STRESS_SECONDS each).
+STRESS_SECONDS ?= 60
+stress: build venv
+	CRASH_SECONDS=$(STRESS_SECONDS) $(PY) -m pytest -q -s tests/test_crash.py
+	cd tests && ../$(PY) fuzz_differential.py --seconds $(STRESS_SECONDS)
+	$(MAKE) fuzz FUZZ_SECONDS=$(STRESS_SECONDS)
+
+# cargo-fuzz needs the nightly toolchain (sanitizers); targets are in fuzz/, seed
+# corpora in fuzz/corpus/<target>. Run one longer: cd fuzz && cargo +nightly fuzz run resp_parser
+FUZZ_SECONDS ?= 60
+fuzz:
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	cd fuzz && for t in resp_parser command; do \
+	  CARGO_TARGET_DIR=$(CURDIR)/fuzz/target $(CARGO) +nightly fuzz run $$t corpus/$$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; \
+	done
 
 clean:
 	rm -rf dist $(VENV)
