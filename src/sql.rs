@@ -238,7 +238,26 @@ fn call(ctx: &Context<'_>, kind: &Kind, shared: &Shared) -> rusqlite::Result<ToS
             command::execute(conn, session, shared.clock(), &argv).map_err(user_error)
         })?
     };
+    if reply == Reply::NilArray && blocks(&argv) {
+        return Err(user_error(Error::err(format!(
+            "{} found no data and would wait: blocking needs redlite-server, a SQL \
+             statement cannot wait (the call tried once, without blocking)",
+            String::from_utf8_lossy(&argv[0]).to_uppercase()
+        ))));
+    }
     reply_to_sql(reply)
+}
+
+/// True for a command that would block in Redis when it finds nothing: BLPOP and the
+/// other BLOCKING commands, and XREAD/XREADGROUP with a BLOCK option.
+fn blocks(argv: &[Vec<u8>]) -> bool {
+    let Some(spec) = command::lookup(&argv[0]) else {
+        return false;
+    };
+    if spec.name == "xread" || spec.name == "xreadgroup" {
+        return argv.iter().any(|a| a.eq_ignore_ascii_case(b"BLOCK"));
+    }
+    spec.flags & flag::BLOCKING != 0
 }
 
 fn text(s: &str) -> ToSqlOutput<'static> {

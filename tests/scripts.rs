@@ -24,6 +24,14 @@ fn run_script(name: &str) {
         let refs: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
         let mut reply = db.exec(&refs);
         if unordered {
+            // Compare as RESP2 shows it: sets and pairs are flat arrays there.
+            reply = match reply {
+                redlite::Reply::Set(items) => redlite::Reply::Array(items),
+                redlite::Reply::Pairs(pairs) => {
+                    redlite::Reply::Array(pairs.into_iter().flat_map(|(a, b)| [a, b]).collect())
+                }
+                other => other,
+            };
             if let redlite::Reply::Array(items) = &mut reply {
                 items.sort_by_key(render);
             }
@@ -52,4 +60,29 @@ fn strings_script() {
 #[test]
 fn keys_script() {
     run_script("keys.redis");
+}
+
+#[test]
+fn hashes_script() {
+    run_script("hashes.redis");
+}
+
+#[test]
+fn sets_script() {
+    run_script("sets.redis");
+}
+
+#[test]
+fn lists_script() {
+    run_script("lists.redis");
+}
+
+#[test]
+fn zsets_script() {
+    run_script("zsets.redis");
+}
+
+#[test]
+fn streams_script() {
+    run_script("streams.redis");
 }

@@ -91,6 +91,10 @@ def test_extension_matches_real_redis(redis_port, ext_path, name):
             got = json.loads(got) if isinstance(got, str) else got
             if unordered:
                 want, got = sorted(map(json.dumps, want)), sorted(map(json.dumps, got))
+        # A blocking read that Redis answered with nil (it timed out) is, in SQL, the
+        # documented "would wait" error: a statement cannot wait.
+        if want is None and isinstance(got, tuple) and "would wait" in got[1]:
+            continue
         if got != want:
             mismatches.append(f"{name}:{n}: {cmd}\n  redis   {want!r}\n  redlite {got!r}")
     real.close()
