@@ -33,19 +33,28 @@ const CONN: u32 = flag::NOSCRIPT | flag::LOADING | flag::FAST | flag::NO_AUTH;
 
 macro_rules! row {
     ($name:literal, $arity:expr, $flags:expr, $group:literal, $summary:literal) => {
+        row!($name, $arity, $flags, (0, 0, 0), $group, $summary)
+    };
+    ($name:literal, $arity:expr, $flags:expr, ($first:expr, $last:expr, $step:expr), $group:literal, $summary:literal) => {
         Spec {
             name: $name,
             arity: $arity,
             flags: $flags,
-            first_key: 0,
-            last_key: 0,
-            step: 0,
+            first_key: $first,
+            last_key: $last,
+            step: $step,
             group: $group,
             summary: $summary,
             run: None,
         }
     };
 }
+
+/// Transaction commands' flags (Redis: noscript loading stale, plus fast for most).
+const TX: u32 = flag::NOSCRIPT | flag::LOADING;
+
+/// (Un)subscribe flags (Redis: pubsub noscript loading stale).
+const SUBSCRIBE: u32 = flag::PUBSUB | flag::NOSCRIPT | flag::LOADING;
 
 /// Commands only the server can run (connection state, configuration, the process).
 pub static SERVER_COMMANDS: &[Spec] = &[
@@ -133,6 +142,108 @@ pub static SERVER_COMMANDS: &[Spec] = &[
         flag::ADMIN | flag::NOSCRIPT | flag::LOADING,
         "server",
         "Debugging commands (only SLEEP)."
+    ),
+    row!(
+        "multi",
+        1,
+        TX | flag::FAST,
+        "transactions",
+        "Starts a transaction: later commands are queued until EXEC."
+    ),
+    row!(
+        "exec",
+        1,
+        TX,
+        "transactions",
+        "Runs the queued commands in one SQLite transaction; nil if a WATCHed key changed."
+    ),
+    row!(
+        "discard",
+        1,
+        TX | flag::FAST,
+        "transactions",
+        "Discards the queued commands and the WATCHed keys."
+    ),
+    row!(
+        "watch",
+        -2,
+        TX | flag::FAST,
+        (1, -1, 1),
+        "transactions",
+        "Makes the next EXEC fail if any of these keys changes (by any client or process)."
+    ),
+    row!(
+        "unwatch",
+        1,
+        TX | flag::FAST,
+        "transactions",
+        "Forgets every WATCHed key."
+    ),
+    row!(
+        "subscribe",
+        -2,
+        SUBSCRIBE,
+        "pubsub",
+        "Listens for messages published to channels (of this server process)."
+    ),
+    row!(
+        "unsubscribe",
+        -1,
+        SUBSCRIBE,
+        "pubsub",
+        "Stops listening to channels; all of them without arguments."
+    ),
+    row!(
+        "psubscribe",
+        -2,
+        SUBSCRIBE,
+        "pubsub",
+        "Listens for messages published to channels matching glob patterns."
+    ),
+    row!(
+        "punsubscribe",
+        -1,
+        SUBSCRIBE,
+        "pubsub",
+        "Stops listening to patterns; all of them without arguments."
+    ),
+    row!(
+        "ssubscribe",
+        -2,
+        SUBSCRIBE,
+        (1, -1, 1),
+        "pubsub",
+        "Listens for messages published to shard channels (one shard here)."
+    ),
+    row!(
+        "sunsubscribe",
+        -1,
+        SUBSCRIBE,
+        (1, -1, 1),
+        "pubsub",
+        "Stops listening to shard channels; all of them without arguments."
+    ),
+    row!(
+        "publish",
+        3,
+        flag::PUBSUB | flag::LOADING | flag::FAST,
+        "pubsub",
+        "Posts a message to a channel; returns how many subscriptions received it."
+    ),
+    row!(
+        "spublish",
+        3,
+        flag::PUBSUB | flag::LOADING | flag::FAST,
+        (1, 1, 1),
+        "pubsub",
+        "Posts a message to a shard channel."
+    ),
+    row!(
+        "pubsub",
+        -2,
+        0,
+        "pubsub",
+        "A container for pub/sub introspection commands."
     ),
 ];
 
@@ -294,6 +405,48 @@ pub static SUBCOMMANDS: &[Spec] = &[
         "server",
         "Returns helpful text about the different subcommands."
     ),
+    row!(
+        "pubsub|channels",
+        -2,
+        flag::PUBSUB | flag::LOADING,
+        "pubsub",
+        "Returns the active channels (with a subscriber), optionally matching a pattern."
+    ),
+    row!(
+        "pubsub|numsub",
+        -2,
+        flag::PUBSUB | flag::LOADING,
+        "pubsub",
+        "Returns the count of subscribers of channels."
+    ),
+    row!(
+        "pubsub|numpat",
+        2,
+        flag::PUBSUB | flag::LOADING,
+        "pubsub",
+        "Returns the count of distinct patterns subscribed to."
+    ),
+    row!(
+        "pubsub|shardchannels",
+        -2,
+        flag::PUBSUB | flag::LOADING,
+        "pubsub",
+        "Returns the active shard channels, optionally matching a pattern."
+    ),
+    row!(
+        "pubsub|shardnumsub",
+        -2,
+        flag::PUBSUB | flag::LOADING,
+        "pubsub",
+        "Returns the count of subscribers of shard channels."
+    ),
+    row!(
+        "pubsub|help",
+        2,
+        flag::LOADING,
+        "pubsub",
+        "Returns helpful text about the different subcommands."
+    ),
 ];
 
 /// Redis's `since` version of every Redis 7.0 command (from `COMMAND DOCS` of Redis
@@ -364,6 +517,12 @@ const SUB_SINCE: &[(&str, &str)] = &[
     ("config|resetstat", "2.0.0"),
     ("config|rewrite", "2.8.0"),
     ("config|set", "2.0.0"),
+    ("pubsub|channels", "2.8.0"),
+    ("pubsub|help", "6.2.0"),
+    ("pubsub|numpat", "2.8.0"),
+    ("pubsub|numsub", "2.8.0"),
+    ("pubsub|shardchannels", "7.0.0"),
+    ("pubsub|shardnumsub", "7.0.0"),
 ];
 
 fn since(name: &str) -> &'static str {
@@ -676,11 +835,21 @@ const CLIENT_HELP: &[&str] = &[
     "    Prints this help.",
 ];
 
-/// Redis's client types; every Redlite client is `normal` until pub/sub exists.
+/// Redis's client types.
 fn client_type_known(name: &[u8]) -> bool {
     ["normal", "master", "replica", "slave", "pubsub"]
         .iter()
         .any(|t| is(name, t))
+}
+
+/// A client's type as CLIENT LIST/KILL TYPE filter it: `pubsub` with any subscription
+/// (any protocol, as Redis), else `normal`.
+fn client_type(c: &ClientHandle) -> &'static str {
+    if c.info().is_pubsub() {
+        "pubsub"
+    } else {
+        "normal"
+    }
 }
 
 /// `CLIENT <subcommand> ...` (arity already checked against [`SUBCOMMANDS`]).
@@ -773,7 +942,7 @@ fn client_list(server: &Server, argv: &[Vec<u8>]) -> Reply {
         if ids.as_ref().is_some_and(|ids| !ids.contains(&c.id)) {
             continue;
         }
-        if only_type.as_deref().is_some_and(|t| t != "normal") {
+        if only_type.as_deref().is_some_and(|t| t != client_type(&c)) {
             continue;
         }
         out.push_str(&client_line(&c));
@@ -782,14 +951,30 @@ fn client_list(server: &Server, argv: &[Vec<u8>]) -> Reply {
 }
 
 /// One `CLIENT LIST` line, in Redis 7.0's field order (plus 7.2's lib-name and lib-ver).
-/// Buffer and memory fields are not tracked and read 0.
+/// `oll` and `omem` count queued pub/sub messages; the other buffer and memory fields are
+/// not tracked and read 0.
 pub fn client_line(c: &ClientHandle) -> String {
+    let (oll, omem) = c.outbox.usage();
     let info = c.info();
-    let flags = if c.unix { "U" } else { "N" };
+    // Redis's flag letters, in its order; N when none applies.
+    let mut flags = String::new();
+    if info.is_pubsub() {
+        flags.push('P');
+    }
+    if info.multi >= 0 {
+        flags.push('x');
+    }
+    if c.unix {
+        flags.push('U');
+    }
+    if flags.is_empty() {
+        flags.push('N');
+    }
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db={} sub=0 psub=0 ssub=0 \
-         multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 \
-         tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}\n",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db={} sub={} psub={} \
+         ssub={} multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll={oll} \
+         omem={omem} tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} \
+         lib-ver={}\n",
         c.id,
         c.addr,
         c.laddr,
@@ -798,7 +983,15 @@ pub fn client_line(c: &ClientHandle) -> String {
         c.created.elapsed().as_secs(),
         info.last_active.elapsed().as_secs(),
         info.db,
-        if info.last_cmd.is_empty() { "NULL" } else { &info.last_cmd },
+        info.sub,
+        info.psub,
+        info.ssub,
+        info.multi,
+        if info.last_cmd.is_empty() {
+            "NULL"
+        } else {
+            &info.last_cmd
+        },
         info.resp,
         info.lib_name,
         info.lib_ver,
@@ -862,7 +1055,7 @@ fn client_kill(server: &Server, me: &ClientHandle, st: &mut ConnState, argv: &[V
         if addr.as_ref().is_some_and(|a| *a != c.addr)
             || laddr.as_ref().is_some_and(|a| *a != c.laddr)
             || id.is_some_and(|id| id != c.id)
-            || only_type.as_deref().is_some_and(|t| t != "normal")
+            || only_type.as_deref().is_some_and(|t| t != client_type(&c))
         {
             continue;
         }
@@ -1579,8 +1772,18 @@ pub fn info_text(server: &Server, sections: &[&str], keyspace: Option<&Keyspace>
                 );
                 kv("expired_keys", &engine.expired_keys.load(Ordering::Relaxed));
                 kv("evicted_keys", &0);
-                kv("pubsub_channels", &0);
-                kv("pubsub_patterns", &0);
+                kv(
+                    "pubsub_channels",
+                    &server.pubsub.count(crate::pubsub::Kind::Channel),
+                );
+                kv(
+                    "pubsub_patterns",
+                    &server.pubsub.count(crate::pubsub::Kind::Pattern),
+                );
+                kv(
+                    "pubsubshard_channels",
+                    &server.pubsub.count(crate::pubsub::Kind::Shard),
+                );
                 "Stats"
             }
             "replication" => {

@@ -136,6 +136,9 @@ pub struct Config {
     pub client_query_buffer_limit: usize,
     /// Log verbosity.
     pub loglevel: LogLevel,
+    /// `client-output-buffer-limit`: per client class (normal, replica, pubsub). Only the
+    /// pubsub class is enforced (see [`OutputBufferLimits`]).
+    pub client_output_buffer_limit: OutputBufferLimits,
     /// Read-only SQLite connections (threads) serving read commands.
     pub reader_threads: usize,
     /// The config file this came from, if any (INFO `config_file`).
@@ -160,9 +163,124 @@ impl Default for Config {
             proto_max_bulk_len: DEFAULT_PROTO_MAX_BULK_LEN,
             client_query_buffer_limit: DEFAULT_QUERY_BUFFER_LIMIT,
             loglevel: LogLevel::Notice,
+            client_output_buffer_limit: OutputBufferLimits::default(),
             reader_threads: 4,
             config_file: None,
         }
+    }
+}
+
+/// One class's `client-output-buffer-limit`: disconnect a client whose pending output
+/// reaches `hard_bytes`, or stays at or above `soft_bytes` for more than `soft_seconds`.
+/// Zero disables a limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputBufferLimit {
+    /// Hard limit in bytes (0 = none).
+    pub hard_bytes: u64,
+    /// Soft limit in bytes (0 = none).
+    pub soft_bytes: u64,
+    /// How long the soft limit may be exceeded, in seconds.
+    pub soft_seconds: u64,
+}
+
+/// `client-output-buffer-limit` for Redis's three classes, in Redis's CONFIG GET order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputBufferLimits {
+    /// `normal`: reported only.
+    pub normal: OutputBufferLimit,
+    /// `replica` (`slave`): reported only; Redlite has no replicas.
+    pub replica: OutputBufferLimit,
+    /// `pubsub`: enforced on every client with at least one subscription.
+    pub pubsub: OutputBufferLimit,
+}
+
+impl Default for OutputBufferLimits {
+    /// Redis's defaults: `normal 0 0 0 slave 256mb 64mb 60 pubsub 32mb 8mb 60`.
+    fn default() -> Self {
+        OutputBufferLimits {
+            normal: OutputBufferLimit {
+                hard_bytes: 0,
+                soft_bytes: 0,
+                soft_seconds: 0,
+            },
+            replica: OutputBufferLimit {
+                hard_bytes: 256 << 20,
+                soft_bytes: 64 << 20,
+                soft_seconds: 60,
+            },
+            pubsub: OutputBufferLimit {
+                hard_bytes: 32 << 20,
+                soft_bytes: 8 << 20,
+                soft_seconds: 60,
+            },
+        }
+    }
+}
+
+impl OutputBufferLimits {
+    /// Applies `<class> <hard> <soft> <seconds>` groups, all or none, with Redis's
+    /// errors (an empty value changes nothing, as in Redis).
+    fn apply(&mut self, value: &str) -> Result<(), ValueError> {
+        let words: Vec<&str> = value.split_whitespace().collect();
+        if !words.len().is_multiple_of(4) {
+            return Err(ValueError::Other(
+                "Wrong number of arguments in buffer limit configuration.".into(),
+            ));
+        }
+        let mut next = *self;
+        for group in words.chunks(4) {
+            let class = match group[0].to_ascii_lowercase().as_str() {
+                "normal" => &mut next.normal,
+                "slave" | "replica" => &mut next.replica,
+                "pubsub" => &mut next.pubsub,
+                _ => {
+                    return Err(ValueError::Other(
+                        "Invalid client class specified in buffer limit configuration.".into(),
+                    ))
+                }
+            };
+            let bad = || {
+                ValueError::Other(
+                    "Error in hard, soft or soft_seconds setting in buffer limit configuration."
+                        .into(),
+                )
+            };
+            let hard = parse_memory(group[1], 0, i64::MAX).map_err(|_| bad())?;
+            let soft = parse_memory(group[2], 0, i64::MAX).map_err(|_| bad())?;
+            let seconds = redlite::num::parse_i64(group[3].as_bytes())
+                .filter(|s| *s >= 0)
+                .ok_or_else(bad)?;
+            *class = OutputBufferLimit {
+                hard_bytes: hard as u64,
+                soft_bytes: soft as u64,
+                soft_seconds: seconds as u64,
+            };
+        }
+        *self = next;
+        Ok(())
+    }
+}
+
+impl fmt::Display for OutputBufferLimits {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (n, (name, l)) in [
+            ("normal", self.normal),
+            ("slave", self.replica),
+            ("pubsub", self.pubsub),
+        ]
+        .iter()
+        .enumerate()
+        {
+            if n > 0 {
+                f.write_str(" ")?;
+            }
+            write!(
+                f,
+                "{name} {} {} {}",
+                l.hard_bytes, l.soft_bytes, l.soft_seconds
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -210,6 +328,8 @@ pub static OPTIONS: &[OptionDef] = &[
     opt!("proto-max-bulk-len", "512mb", true, "Largest bulk string a request may carry (memory units: 1k, 1kb, 1m, 1mb, 1g, 1gb)."),
     opt!("client-query-buffer-limit", "1gb", true, "Most unparsed request bytes one client may have buffered; past it the connection is closed."),
     opt!("loglevel", "notice", true, "debug, verbose, notice or warning."),
+    opt!("client-output-buffer-limit", "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60", true,
+         "<class> <hard> <soft> <soft-seconds> groups, as Redis. Enforced for pubsub: a subscriber whose unsent output reaches <hard> bytes, or stays at or above <soft> for more than <soft-seconds>, is disconnected. normal and replica are accepted and reported only (replies are bounded by the request pipeline; there are no replicas)."),
     opt!("reader-threads", "4", false, "Redlite: read-only SQLite connections (one thread each) that serve read commands."),
     opt!("save", "\"\"", true, "Accepted for compatibility and always \"\": every write is committed to the SQLite file, there are no snapshots."),
     opt!("appendonly", "no", true, "Accepted for compatibility and always \"no\": durability is set with appendfsync."),
@@ -369,7 +489,7 @@ impl Config {
     pub fn apply(&mut self, name: &str, values: &[String]) -> Result<(), ConfigError> {
         let name = name.to_ascii_lowercase();
         let def = find(&name).ok_or_else(|| ConfigError::Unknown(name.clone()))?;
-        let value = if def.name == "bind" {
+        let value = if def.name == "bind" || def.name == "client-output-buffer-limit" {
             values.join(" ")
         } else {
             match values {
@@ -450,6 +570,7 @@ impl Config {
                 let max = i64::try_from(usize::MAX).unwrap_or(i64::MAX);
                 self.client_query_buffer_limit = parse_memory(value, 1024 * 1024, max)? as usize;
             }
+            "client-output-buffer-limit" => self.client_output_buffer_limit.apply(value)?,
             "loglevel" => {
                 self.loglevel = LogLevel::parse(value)
                     .ok_or(ValueError::OneOf("debug, verbose, notice, warning"))?
@@ -498,6 +619,7 @@ impl Config {
             "proto-max-bulk-len" => self.proto_max_bulk_len.to_string(),
             "client-query-buffer-limit" => self.client_query_buffer_limit.to_string(),
             "loglevel" => self.loglevel.name().into(),
+            "client-output-buffer-limit" => self.client_output_buffer_limit.to_string(),
             "reader-threads" => self.reader_threads.to_string(),
             "save" => String::new(),
             "appendonly" => "no".into(),
@@ -779,6 +901,61 @@ mod tests {
         assert_eq!(parse_memory("1k", 0, i64::MAX), Ok(1000));
         assert_eq!(parse_memory("1GB", 0, i64::MAX), Ok(1 << 30));
         assert_eq!(parse_memory("abc", 0, i64::MAX), Err(ValueError::NotMemory));
+    }
+
+    #[test]
+    fn output_buffer_limits_parse_as_redis() {
+        let mut c = Config::default();
+        assert_eq!(
+            c.get_value("client-output-buffer-limit").unwrap(),
+            "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"
+        );
+        c.set_value("client-output-buffer-limit", "pubsub 1mb 256kb 1", false)
+            .unwrap();
+        assert_eq!(
+            c.get_value("client-output-buffer-limit").unwrap(),
+            "normal 0 0 0 slave 268435456 67108864 60 pubsub 1048576 262144 1"
+        );
+        for (value, error) in [
+            (
+                "pubsub 1mb 256kb",
+                "Wrong number of arguments in buffer limit configuration.",
+            ),
+            (
+                "foo 1 2 3",
+                "Invalid client class specified in buffer limit configuration.",
+            ),
+            (
+                "pubsub x 1 1",
+                "Error in hard, soft or soft_seconds setting in buffer limit configuration.",
+            ),
+            (
+                "pubsub 1 1 -1",
+                "Error in hard, soft or soft_seconds setting in buffer limit configuration.",
+            ),
+        ] {
+            assert_eq!(
+                c.set_value("client-output-buffer-limit", value, false)
+                    .unwrap_err()
+                    .to_string(),
+                error
+            );
+        }
+        // A bad group leaves the earlier good ones unapplied.
+        assert!(c
+            .set_value("client-output-buffer-limit", "normal 1 2 3 pubsub 1", false)
+            .is_err());
+        assert_eq!(c.client_output_buffer_limit.normal.hard_bytes, 0);
+        c.set_value(
+            "client-output-buffer-limit",
+            "NORMAL 1 2 3 replica 4 5 6",
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            c.get_value("client-output-buffer-limit").unwrap(),
+            "normal 1 2 3 slave 4 5 6 pubsub 1048576 262144 1"
+        );
     }
 
     #[test]

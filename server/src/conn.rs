@@ -24,7 +24,14 @@
 //!
 //! State that later commands depend on (SELECT, AUTH, HELLO) changes in the connection
 //! as the command is reached, before later commands are submitted, exactly as if each
-//! command had run to completion first.
+//! command had run to completion first. WATCH, EXEC and the UNSUBSCRIBEs wait for the
+//! replies before them (see [`crate::multi`] and [`crate::pubsub`]).
+//!
+//! # Pub/sub messages
+//!
+//! A subscribed connection also wakes when its [`Outbox`] has messages, and writes them
+//! between batches. Every write races CLIENT KILL (and the pub/sub output buffer limit,
+//! which kills), so a client that stopped reading cannot keep its task alive.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -38,7 +45,9 @@ use redlite::{Error, Reply};
 
 use crate::admin::{self, ConfigOutcome};
 use crate::engine::{Argv, Task};
+use crate::multi::{self, Multi, WatchSet};
 use crate::protocol::{self, Limits, RequestParser, PROTO_INLINE_MAX_SIZE};
+use crate::pubsub::{self, Kind, Outbox, Subscriptions};
 use crate::Server;
 
 /// Bytes read from the socket at a time (Redis's `PROTO_IOBUF_LEN`). The parser checks
@@ -62,6 +71,8 @@ pub struct ClientHandle {
     pub unix: bool,
     /// When it connected.
     pub created: Instant,
+    /// Pub/sub messages waiting to be written.
+    pub outbox: Outbox,
     info: Mutex<ClientInfo>,
     kill_signal: Notify,
     killed: AtomicBool,
@@ -88,6 +99,21 @@ pub struct ClientInfo {
     pub no_evict: bool,
     /// CLIENT NO-TOUCH.
     pub no_touch: bool,
+    /// Channel subscriptions.
+    pub sub: usize,
+    /// Pattern subscriptions.
+    pub psub: usize,
+    /// Shard channel subscriptions.
+    pub ssub: usize,
+    /// Commands queued in MULTI, or -1 outside MULTI.
+    pub multi: i64,
+}
+
+impl ClientInfo {
+    /// Subscribed to anything: Redis's client type `pubsub`.
+    pub fn is_pubsub(&self) -> bool {
+        self.sub + self.psub + self.ssub > 0
+    }
 }
 
 impl ClientHandle {
@@ -101,6 +127,7 @@ impl ClientHandle {
             fd,
             unix,
             created: now,
+            outbox: Outbox::default(),
             info: Mutex::new(ClientInfo {
                 name: None,
                 db: 0,
@@ -111,6 +138,10 @@ impl ClientHandle {
                 last_active: now,
                 no_evict: false,
                 no_touch: false,
+                sub: 0,
+                psub: 0,
+                ssub: 0,
+                multi: -1,
             }),
             kill_signal: Notify::new(),
             killed: AtomicBool::new(false),
@@ -149,15 +180,23 @@ pub struct ConnState {
 }
 
 /// A reply slot: ready now, or coming from an engine thread.
-enum Pending {
+pub(crate) enum Pending {
+    /// A reply to encode.
     Ready(Reply),
+    /// A reply an engine thread will send.
     Wait(oneshot::Receiver<Reply>),
+    /// An out-of-band frame ((un)subscribe confirmations): a push in RESP3.
+    Push(Vec<Reply>),
+    /// Bytes already encoded (EXEC's array, whose items may differ in protocol).
+    Encoded(Vec<u8>),
+    /// Pub/sub messages placed between replies; not a reply (EXEC does not count it).
+    Messages(Vec<u8>),
 }
 
-struct Slot {
-    reply: Pending,
+pub(crate) struct Slot {
+    pub(crate) reply: Pending,
     /// The protocol in force when the command ran (HELLO 3 answers in RESP3).
-    resp3: bool,
+    pub(crate) resp3: bool,
 }
 
 /// Serves one client until it disconnects, is killed, or the server shuts down.
@@ -180,8 +219,22 @@ where
         batch_has_write: false,
         reads_in_flight: false,
         password_set: !authenticated,
+        multi: None,
+        watches: Arc::new(WatchSet::default()),
+        subs: Subscriptions::default(),
+        outbox_bytes_in_out: 0,
     };
-    match conn.run().await {
+    let result = conn.run().await;
+    // Whatever ended the connection, it leaves no subscription and no watch behind.
+    conn.unsubscribe_all_silently();
+    conn.unwatch_all();
+    if client.outbox.overflowed() {
+        tracing::debug!(
+            "client {} closed for overcoming of output buffer limits",
+            client.id
+        );
+    }
+    match result {
         // The server closes after a reply the client must be able to read (QUIT, a
         // protocol error): close gently, unless the whole server is going down.
         Ok(()) if conn.st.close_after_reply && !*server.closing().borrow() => {
@@ -194,6 +247,30 @@ where
     }
     server.unregister(client.id);
     tracing::debug!("client {} closed", client.id);
+}
+
+/// An engine thread's reply; a dropped sender means the engine stopped.
+pub(crate) async fn await_engine(rx: oneshot::Receiver<Reply>) -> Reply {
+    rx.await
+        .unwrap_or_else(|_| Reply::Error("ERR server is shutting down".into()))
+}
+
+/// SELECT's argument, with the core's validation and errors.
+pub(crate) fn parse_db(raw: &[u8]) -> Result<i64, Error> {
+    let Some(n) = redlite::num::parse_i64(raw).filter(|n| i32::try_from(*n).is_ok()) else {
+        return Err(Error::NotInteger);
+    };
+    if !(0..redlite::db::DATABASES).contains(&n) {
+        return Err(Error::DbIndexOutOfRange);
+    }
+    Ok(n)
+}
+
+/// True for commands the connection answers itself rather than an engine thread: every
+/// server-side row, and the core rows that depend on connection state (SELECT) or need
+/// no database (PING, ECHO). Must agree with [`Conn::execute`]'s match.
+pub fn answered_by_connection(spec: &Spec) -> bool {
+    spec.run.is_none() || matches!(spec.name, "ping" | "echo" | "select")
 }
 
 /// Most time and bytes [`linger_close`] spends draining a closing connection.
@@ -220,22 +297,38 @@ pub async fn linger_close<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S) {
     }
 }
 
-struct Conn<S> {
-    server: Arc<Server>,
-    client: Arc<ClientHandle>,
+/// One connection's task state. Transactions and pub/sub add methods in their modules.
+pub(crate) struct Conn<S> {
+    pub(crate) server: Arc<Server>,
+    pub(crate) client: Arc<ClientHandle>,
     stream: S,
-    st: ConnState,
+    pub(crate) st: ConnState,
     parser: RequestParser,
     /// Replies of the current batch, in request order.
-    pending: Vec<Slot>,
+    pub(crate) pending: Vec<Slot>,
     /// Encoded replies waiting for the one write of this batch.
-    out: Vec<u8>,
+    pub(crate) out: Vec<u8>,
     /// This batch has sent a write to the writer: later reads follow it there.
     batch_has_write: bool,
     /// This batch has reads on reader threads that have not been awaited.
     reads_in_flight: bool,
     /// `requirepass` was set when this batch started.
     password_set: bool,
+    /// The open transaction (after MULTI).
+    pub(crate) multi: Option<Multi>,
+    /// The watched keys (shared with the writer, which stamps and checks them).
+    pub(crate) watches: Arc<WatchSet>,
+    /// Pub/sub subscriptions.
+    pub(crate) subs: Subscriptions,
+    /// Bytes of pub/sub messages in `out`: pending output until written.
+    pub(crate) outbox_bytes_in_out: usize,
+}
+
+/// What woke an idle connection.
+enum Event {
+    Input(usize),
+    Messages,
+    Stop,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
@@ -245,7 +338,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         let mut closing = self.server.closing();
         let client = self.client.clone();
         loop {
-            let idle_secs = self.server.config().timeout;
+            let subscribed = self.subs.any();
+            // Redis never applies `timeout` to pub/sub clients: they are idle by design.
+            let idle_secs = if subscribed {
+                0
+            } else {
+                self.server.config().timeout
+            };
             let stream = &mut self.stream;
             let read = async {
                 if idle_secs == 0 {
@@ -256,42 +355,69 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                         .ok()
                 }
             };
-            let n = tokio::select! {
-                _ = closing.wait_for(|c| *c) => return Ok(()),
-                _ = client.kill_signal.notified() => return Ok(()),
+            let event = tokio::select! {
+                _ = closing.wait_for(|c| *c) => Event::Stop,
+                _ = client.kill_signal.notified() => Event::Stop,
+                _ = client.outbox.notified(), if subscribed => Event::Messages,
                 r = read => match r {
                     None => {
                         tracing::debug!("client {}: idle timeout", client.id);
-                        return Ok(());
+                        Event::Stop
                     }
-                    Some(r) => r?,
+                    Some(r) => Event::Input(r?),
                 },
             };
-            if n == 0 {
-                return Ok(());
-            }
-            self.server
-                .stats
-                .net_input_bytes
-                .fetch_add(n as u64, Ordering::Relaxed);
-            input.extend_from_slice(&chunk[..n]);
-            self.process(&mut input).await;
-            if !self.out.is_empty() {
-                self.stream.write_all(&self.out).await?;
-                self.stream.flush().await?;
-                self.server
-                    .stats
-                    .net_output_bytes
-                    .fetch_add(self.out.len() as u64, Ordering::Relaxed);
-                self.out.clear();
-                if self.out.capacity() > KEEP_OUTPUT_CAPACITY {
-                    self.out = Vec::new();
+            match event {
+                Event::Stop | Event::Input(0) => return Ok(()),
+                Event::Messages => self.drain_outbox(),
+                Event::Input(n) => {
+                    self.server
+                        .stats
+                        .net_input_bytes
+                        .fetch_add(n as u64, Ordering::Relaxed);
+                    input.extend_from_slice(&chunk[..n]);
+                    self.process(&mut input).await;
                 }
+            }
+            if !self.flush_out().await? {
+                return Ok(());
             }
             if self.st.close_after_reply || client.is_killed() {
                 return Ok(());
             }
         }
+    }
+
+    /// Writes `out`. Returns false if the client was killed while the write waited (a
+    /// client that does not read would otherwise hold its task forever).
+    async fn flush_out(&mut self) -> std::io::Result<bool> {
+        if self.out.is_empty() {
+            return Ok(true);
+        }
+        let client = self.client.clone();
+        let write = async {
+            self.stream.write_all(&self.out).await?;
+            self.stream.flush().await
+        };
+        tokio::select! {
+            // The write first: a batch that can be written at once still is, even when a
+            // CLIENT KILL arrived while it ran (it closes right after, as before).
+            biased;
+            r = write => r?,
+            _ = client.kill_signal.notified() => return Ok(false),
+        }
+        self.server
+            .stats
+            .net_output_bytes
+            .fetch_add(self.out.len() as u64, Ordering::Relaxed);
+        self.client
+            .outbox
+            .written(std::mem::take(&mut self.outbox_bytes_in_out));
+        self.out.clear();
+        if self.out.capacity() > KEEP_OUTPUT_CAPACITY {
+            self.out = Vec::new();
+        }
+        Ok(true)
     }
 
     /// Parses and dispatches every complete command in the buffer, then collects the
@@ -338,13 +464,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             }
         }
         self.resolve_pending().await;
+        if self.subs.any() {
+            // Messages that arrived during the batch follow its replies.
+            self.drain_outbox();
+        }
     }
 
     fn auth_required(&self) -> bool {
         self.password_set && !self.st.authenticated
     }
 
-    fn ready(&mut self, reply: Reply) {
+    pub(crate) fn ready(&mut self, reply: Reply) {
         self.pending.push(Slot {
             reply: Pending::Ready(reply),
             resp3: self.st.resp3,
@@ -359,17 +489,37 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     }
 
     /// Awaits every slot in order and encodes the replies into `out`.
-    async fn resolve_pending(&mut self) {
+    pub(crate) async fn resolve_pending(&mut self) {
+        let mut out = std::mem::take(&mut self.out);
         for slot in std::mem::take(&mut self.pending) {
-            let reply = match slot.reply {
-                Pending::Ready(reply) => reply,
-                Pending::Wait(rx) => rx
-                    .await
-                    .unwrap_or_else(|_| Reply::Error("ERR server is shutting down".into())),
-            };
-            protocol::encode(&reply, slot.resp3, &mut self.out);
+            self.encode_slot(slot, &mut out).await;
         }
+        self.out = out;
         self.reads_in_flight = false;
+    }
+
+    /// Awaits one slot and appends its encoding to `out`.
+    pub(crate) async fn encode_slot(&mut self, slot: Slot, out: &mut Vec<u8>) {
+        match slot.reply {
+            Pending::Ready(reply) => protocol::encode(&reply, slot.resp3, out),
+            Pending::Wait(rx) => {
+                let reply = await_engine(rx).await;
+                protocol::encode(&reply, slot.resp3, out);
+            }
+            Pending::Push(items) => protocol::encode_push(&items, slot.resp3, out),
+            Pending::Encoded(bytes) | Pending::Messages(bytes) => out.extend_from_slice(&bytes),
+        }
+    }
+
+    /// Publishes the connection's state to its [`ClientHandle`] (CLIENT LIST, the
+    /// protocol its pub/sub messages are encoded in).
+    pub(crate) fn sync_client_info(&self) {
+        self.client.outbox.set_resp3(self.st.resp3);
+        let mut info = self.client.info();
+        info.sub = self.subs.len(Kind::Channel);
+        info.psub = self.subs.len(Kind::Pattern);
+        info.ssub = self.subs.len(Kind::Shard);
+        info.multi = self.multi.as_ref().map_or(-1, |m| m.len() as i64);
     }
 
     /// Runs a read-only task on a reader, or on the writer when this batch already wrote.
@@ -394,26 +544,62 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     }
 
     /// Checks a command as Redis's `processCommand` does (unknown command, unknown
-    /// subcommand, arity, then authentication) and runs it.
+    /// subcommand, arity, authentication, MULTI's restrictions, RESP2 subscribed mode, in
+    /// that order), then queues it (inside MULTI) or runs it.
     async fn dispatch(&mut self, argv: Argv) {
+        let is_exec = argv
+            .first()
+            .is_some_and(|n| n.eq_ignore_ascii_case(b"exec"));
         let spec = match admin::resolve(&argv) {
             Ok(spec) => spec,
-            Err(e) => return self.ready(e.into()),
+            Err(e) => return self.reject(is_exec, e.to_string()),
         };
         if self.auth_required() && spec.flags & flag::NO_AUTH == 0 {
-            return self.ready(Reply::Error("NOAUTH Authentication required.".into()));
+            return self.reject(is_exec, "NOAUTH Authentication required.".into());
         }
-        self.server
-            .stats
-            .commands_processed
-            .fetch_add(1, Ordering::Relaxed);
+        if self.multi.is_some() && multi::not_allowed_in_multi(spec) {
+            return self.reject(
+                is_exec,
+                "ERR Command not allowed inside a transaction".into(),
+            );
+        }
+        if self.subscribed_resp2() && !pubsub::allowed_while_subscribed(spec) {
+            return self.reject(
+                is_exec,
+                format!(
+                    "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+                    spec.name
+                ),
+            );
+        }
         {
             let mut info = self.client.info();
             info.last_cmd = spec.name;
             info.last_active = Instant::now();
         }
+        if let Some(multi) = &mut self.multi {
+            if !multi::runs_inside_multi(spec) {
+                multi.queue(spec, argv);
+                self.sync_client_info();
+                return self.ready(Reply::Simple("QUEUED".into()));
+            }
+        }
+        self.execute(spec, argv).await;
+    }
+
+    /// Runs a checked command: here, or on an engine thread for core commands. EXEC calls
+    /// it for the queued commands the connection answers itself.
+    pub(crate) async fn execute(&mut self, spec: &'static Spec, argv: Argv) {
+        self.server
+            .stats
+            .commands_processed
+            .fetch_add(1, Ordering::Relaxed);
         let container = spec.name.split('|').next().unwrap_or(spec.name);
         match container {
+            "ping" if self.subscribed_resp2() => {
+                let reply = self.subscribed_ping(&argv);
+                self.ready(reply)
+            }
             "ping" => self.ready(match argv.len() {
                 1 => Reply::Simple("PONG".into()),
                 2 => Reply::Bulk(argv[1].clone()),
@@ -430,6 +616,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             }
             "hello" => {
                 let reply = admin::hello(&self.server, &self.client, &mut self.st, &argv);
+                self.sync_client_info();
                 self.ready(reply)
             }
             "quit" => {
@@ -437,7 +624,38 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 self.st.close_after_reply = true;
             }
             "reset" => {
+                // Redis's clearClientConnectionState: no transaction, no watches, no
+                // subscriptions (without confirmations), then a fresh connection's state.
+                self.discard_transaction();
+                self.unsubscribe_all_silently();
                 let reply = admin::reset(&self.server, &self.client, &mut self.st);
+                self.sync_client_info();
+                self.ready(reply)
+            }
+            "multi" => {
+                let reply = self.multi();
+                self.ready(reply)
+            }
+            "exec" => self.exec().await,
+            "discard" => {
+                let reply = self.discard();
+                self.ready(reply)
+            }
+            "watch" => self.watch(argv).await,
+            "unwatch" => {
+                self.unwatch_all();
+                self.ready(Reply::ok())
+            }
+            "subscribe" => self.subscribe(Kind::Channel, &argv[1..]),
+            "psubscribe" => self.subscribe(Kind::Pattern, &argv[1..]),
+            "ssubscribe" => self.subscribe(Kind::Shard, &argv[1..]),
+            "unsubscribe" => self.unsubscribe(Kind::Channel, &argv[1..]),
+            "punsubscribe" => self.unsubscribe(Kind::Pattern, &argv[1..]),
+            "sunsubscribe" => self.unsubscribe(Kind::Shard, &argv[1..]),
+            "publish" => self.publish(Kind::Channel, &argv),
+            "spublish" => self.publish(Kind::Shard, &argv),
+            "pubsub" => {
+                let reply = self.pubsub_command(spec, &argv);
                 self.ready(reply)
             }
             "client" => {
@@ -494,15 +712,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
 
     /// SELECT, with the core's validation and errors.
     fn select(&mut self, raw: &[u8]) -> Reply {
-        let Some(n) = redlite::num::parse_i64(raw).filter(|n| i32::try_from(*n).is_ok()) else {
-            return Error::NotInteger.into();
-        };
-        if !(0..redlite::db::DATABASES).contains(&n) {
-            return Error::DbIndexOutOfRange.into();
+        match parse_db(raw) {
+            Ok(n) => {
+                self.st.db = n;
+                self.client.info().db = n;
+                Reply::ok()
+            }
+            Err(e) => e.into(),
         }
-        self.st.db = n;
-        self.client.info().db = n;
-        Reply::ok()
     }
 
     fn info(&mut self, argv: &[Vec<u8>]) {

@@ -14,6 +14,11 @@
 //! (and with `appendfsync always`, one fsync) serves hundreds of commands from many
 //! clients; when idle a lone command is committed at once, so nothing waits for a timer.
 //!
+//! Transactions ([`Task::Exec`]) and WATCH ([`Task::Watch`]) run on the writer too, inside
+//! the group commit's transaction; see [`crate::multi`]. After every write command that
+//! succeeds, the writer tells [`KeySignals`] which keys it may have touched, before the
+//! next task runs.
+//!
 //! Tasks that cannot run inside a transaction ([`Task::Maintenance`]: checkpoints, pragma
 //! changes) split the batch: what came before is committed and answered first, so each
 //! client still sees its commands take effect in the order it sent them.
@@ -42,6 +47,8 @@ use redlite::db::Ctx;
 use redlite::{history, keys, Clock, Reply, Session};
 
 use crate::config::{AppendFsync, Config};
+use crate::keyspace::KeySignals;
+use crate::multi::{self, ExecJob, WatchJob};
 
 /// Most tasks one group commit takes from the queue.
 pub const MAX_BATCH: usize = 256;
@@ -80,6 +87,17 @@ pub enum Task {
     Query(Query),
     /// A closure run on the writer outside any transaction.
     Maintenance(Maintenance),
+    /// WATCH: stamps keys into a connection's watch set. Writer only.
+    Watch(WatchJob),
+    /// EXEC: checks the watches, then runs the queued commands. Writer only.
+    Exec(ExecJob),
+}
+
+impl Task {
+    /// True for tasks only the writer may run.
+    fn writer_only(&self) -> bool {
+        matches!(self, Task::Maintenance(_) | Task::Watch(_) | Task::Exec(_))
+    }
 }
 
 struct Job {
@@ -129,6 +147,8 @@ pub struct Engine {
     fsync_mode: Arc<AtomicU8>,
     sweep_queued: Arc<AtomicBool>,
     db_path: PathBuf,
+    /// Who the writer tells about writes (WATCH now, blocked clients later).
+    pub signals: Arc<KeySignals>,
 }
 
 /// The engine could not start.
@@ -170,6 +190,7 @@ impl Engine {
             .store(clock.now_ms() / 1000, Ordering::Relaxed);
         let fsync_mode = Arc::new(AtomicU8::new(config.appendfsync as u8));
         let sweep_queued = Arc::new(AtomicBool::new(false));
+        let signals = Arc::new(KeySignals::default());
         let (writer_tx, writer_rx) = crossbeam_channel::unbounded();
         let (reader_tx, reader_rx) = crossbeam_channel::unbounded();
         let (fsync_tx, fsync_rx) = crossbeam_channel::bounded(1);
@@ -180,6 +201,7 @@ impl Engine {
             clock: clock.clone(),
             stats: stats.clone(),
             sweep_queued: sweep_queued.clone(),
+            signals: signals.clone(),
         };
         threads.push(spawn("redlite-writer", move || writer.run(writer_rx))?);
         for (i, conn) in reader_conns.into_iter().enumerate() {
@@ -205,6 +227,7 @@ impl Engine {
             fsync_mode,
             sweep_queued,
             db_path,
+            signals,
         })
     }
 
@@ -217,9 +240,9 @@ impl Engine {
         rx
     }
 
-    /// Queues `task` on the reader pool. [`Task::Maintenance`] goes to the writer.
+    /// Queues `task` on the reader pool. Writer-only tasks go to the writer.
     pub fn read(&self, task: Task) -> oneshot::Receiver<Reply> {
-        if matches!(task, Task::Maintenance(_)) {
+        if task.writer_only() {
             return self.write(task);
         }
         let (reply, rx) = oneshot::channel();
@@ -369,6 +392,7 @@ struct Writer {
     clock: Arc<dyn Clock>,
     stats: Arc<EngineStats>,
     sweep_queued: Arc<AtomicBool>,
+    signals: Arc<KeySignals>,
 }
 
 /// The replies of the group commit being built, held back until it commits.
@@ -462,22 +486,17 @@ impl Writer {
         }
         let Job { task, reply: tx } = job;
         let (reply, panicked) = match task {
-            Task::Command { db, argv } => {
-                let (reply, panicked) =
-                    guarded(|| run_command(&self.conn, &*self.clock, db, &argv));
-                if !reply.is_error() {
-                    let spec = argv.first().and_then(|n| command::lookup(n));
-                    if spec.is_some_and(|s| s.is_write()) {
-                        batch.writes += 1;
-                        batch.vacuum |= spec.is_some_and(|s| s.name == "vacuum");
-                    }
-                }
-                (reply, panicked)
-            }
+            Task::Command { db, argv } => self.run_core(batch, db, &argv),
             Task::Query(f) => {
                 let now = self.clock.now_ms();
                 guarded(|| f(&self.conn, now))
             }
+            Task::Watch(job) => {
+                let now = self.clock.now_ms();
+                let watches = &self.signals.watches;
+                guarded(|| multi::run_watch(&self.conn, now, watches, job))
+            }
+            Task::Exec(job) => self.run_exec(batch, job),
             // run() handles maintenance between batches; never queued here.
             Task::Maintenance(_) => (Reply::Error("ERR internal error".into()), false),
         };
@@ -493,6 +512,46 @@ impl Writer {
             };
             self.abort(batch, &cause);
         }
+    }
+
+    /// Runs one core command inside the open transaction; counts a successful write and
+    /// tells [`KeySignals`] what it touched.
+    fn run_core(&self, batch: &mut Batch, db: i64, argv: &[Vec<u8>]) -> (Reply, bool) {
+        let (reply, panicked) = guarded(|| run_command(&self.conn, &*self.clock, db, argv));
+        if !reply.is_error() {
+            let spec = argv.first().and_then(|n| command::lookup(n));
+            if let Some(spec) = spec.filter(|s| s.is_write()) {
+                batch.writes += 1;
+                batch.vacuum |= spec.name == "vacuum";
+                self.signals
+                    .written(&self.conn, self.clock.now_ms(), spec, db, argv);
+            }
+        }
+        (reply, panicked)
+    }
+
+    /// EXEC: inside the open transaction, compares the watched keys' stamps, then runs
+    /// every queued command (each in its own savepoint, by `execute`). The batch commits
+    /// all of it at once, so no reader ever sees part of an EXEC.
+    fn run_exec(&self, batch: &mut Batch, job: ExecJob) -> (Reply, bool) {
+        if let Some(set) = &job.watches {
+            match multi::watches_hold(&self.conn, self.clock.now_ms(), set) {
+                Ok(true) => {}
+                Ok(false) => return (Reply::NilArray, false),
+                Err(e) => return (Reply::Error(format!("ERR {e}")), false),
+            }
+        }
+        let mut replies = Vec::with_capacity(job.steps.len());
+        for step in &job.steps {
+            let (reply, panicked) = self.run_core(batch, step.db, &step.argv);
+            if panicked || self.conn.is_autocommit() {
+                // A panic, or SQLite rolled the transaction back (disk full, I/O error):
+                // the rest must not run outside the transaction. run_job aborts the batch.
+                return (reply, panicked);
+            }
+            replies.push(reply);
+        }
+        (Reply::Array(replies), false)
     }
 
     /// Rolls back the open transaction and turns every held reply into `error`.
@@ -604,8 +663,8 @@ fn reader_loop(conn: Connection, rx: Receiver<ReaderMsg>, clock: &dyn Clock) {
                     Err(e) => Reply::Error(format!("ERR {e}")),
                 }
             }
-            Task::Maintenance(_) => {
-                Reply::Error("ERR internal error: maintenance on a reader".into())
+            Task::Maintenance(_) | Task::Watch(_) | Task::Exec(_) => {
+                Reply::Error("ERR internal error: a writer task on a reader".into())
             }
         };
         let _ = job.reply.send(reply);

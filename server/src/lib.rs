@@ -12,12 +12,20 @@
 //!   and the WAL fsync timer. No SQLite call runs on a tokio worker.
 //! - [`admin`]: commands the server answers itself (HELLO, AUTH, CLIENT, COMMAND,
 //!   CONFIG, INFO, ...) and their rows of the command table.
+//! - [`multi`]: MULTI/EXEC/DISCARD/WATCH/UNWATCH; EXEC runs as one job on the writer.
+//! - [`pubsub`]: channels, patterns and shard channels, fan-out through bounded
+//!   per-client outboxes (the pubsub output buffer limit).
+//! - [`keyspace`]: which keys a write touched, told to WATCH (and later to blocked
+//!   clients) by the writer.
 
 pub mod admin;
 pub mod config;
 pub mod conn;
 pub mod engine;
+pub mod keyspace;
+pub mod multi;
 pub mod protocol;
+pub mod pubsub;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -82,6 +90,8 @@ pub struct Server {
     clients: Mutex<HashMap<u64, Arc<ClientHandle>>>,
     /// The SQLite threads.
     pub engine: Engine,
+    /// Pub/sub subscriptions (this process only).
+    pub pubsub: pubsub::PubSub,
     /// The clock commands use.
     pub clock: Arc<dyn Clock>,
     /// Counters for INFO.
@@ -267,6 +277,7 @@ pub async fn run_with(
         config: RwLock::new(config),
         clients: Mutex::new(HashMap::new()),
         engine,
+        pubsub: pubsub::PubSub::default(),
         clock,
         stats: Stats::default(),
         started: Instant::now(),
