@@ -229,6 +229,7 @@ const GROUPS: &[&[Spec]] = &[
     crate::set::COMMANDS,
     crate::zset::COMMANDS,
     crate::stream::COMMANDS,
+    crate::blocking::COMMANDS,
     crate::history::COMMANDS,
 ];
 

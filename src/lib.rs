@@ -7,6 +7,8 @@
 //! - One module per data type, shaped alike (storage functions, then `cmd_*` handlers):
 //!   [`keys`] (generic key commands), [`string`], [`hash`], [`list`], [`set`], [`zset`].
 //!   Each declares its command rows (`COMMANDS`) and table-valued functions (`TABLE_FNS`).
+//! - [`scan`]: the cursor scheme HSCAN, SSCAN and ZSCAN share (collections stored one row
+//!   per element also share [`set::Table`] for random picks).
 //! - [`history`]: per-key history, recorded by the executor, and the HISTORY command.
 //! - [`vtab`]: the one generic virtual table behind every table-valued function.
 //! - [`reply`], [`error`]: what a command returns, and Redis's exact error text.
@@ -20,6 +22,7 @@
 //! (`ext/`) are thin front ends over this crate.
 
 pub mod args;
+pub mod blocking;
 pub mod clock;
 pub mod command;
 pub mod db;
@@ -32,6 +35,7 @@ pub mod keys;
 pub mod list;
 pub mod num;
 pub mod reply;
+pub mod scan;
 pub mod schema;
 pub mod set;
 pub mod statement_cache;
