@@ -325,8 +325,12 @@ pub fn cmd_getex(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
 pub fn cmd_mget(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     let mut out = Vec::with_capacity(a.remaining());
     for key in a.rest() {
-        // A key of another type reads as nil here, not WRONGTYPE.
-        out.push(Reply::bulk_or_nil(get(cx, key).unwrap_or(None)));
+        // A key of another type reads as nil here, not WRONGTYPE; SQLite errors still fail.
+        let v = match get(cx, key) {
+            Err(Error::WrongType) => None,
+            other => other?,
+        };
+        out.push(Reply::bulk_or_nil(v));
     }
     Ok(Reply::Array(out))
 }
