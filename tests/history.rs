@@ -320,3 +320,165 @@ fn the_history_table_reads_through_the_index() {
         .unwrap();
     assert_eq!(at, "2");
 }
+
+#[test]
+fn restored_collections_keep_their_lengths() {
+    let mut db = Db::new();
+    db.script(&[
+        ("HISTORY ENABLE GLOBAL", "OK"),
+        ("HSET h a 1 b 2 c 3", "(integer) 3"),
+        ("RPUSH l x y", "(integer) 2"),
+        ("SADD s m n o p", "(integer) 4"),
+        ("ZADD z 1 a", "(integer) 1"),
+    ]);
+    db.clock.advance(10);
+    db.script(&[
+        ("HDEL h a", "(integer) 1"),
+        ("DEL l", "(integer) 1"),
+        ("SADD s q", "(integer) 1"),
+        ("ZADD z 2 b 3 c", "(integer) 2"),
+    ]);
+    db.clock.advance(10);
+    // Exec checks every key's stored length against its rows after each command.
+    for key in ["h", "l", "s", "z"] {
+        assert_eq!(db.run(&format!("HISTORY RESTORE {key} {T0}")), "OK");
+    }
+    db.script(&[
+        ("HLEN h", "(integer) 3"),
+        ("LLEN l", "(integer) 2"),
+        ("SCARD s", "(integer) 4"),
+        ("ZCARD z", "(integer) 1"),
+        ("RPUSH l z", "(integer) 3"),
+        ("SREM s m n o p", "(integer) 4"),
+        ("EXISTS s", "(integer) 0"),
+    ]);
+}
+
+#[test]
+fn every_type_records_its_snapshot_and_getat_answers_in_its_natural_shape() {
+    let mut db = Db::new();
+    redlite::register(&db.conn).unwrap(); // for the redis_history table
+    db.script(&[("HISTORY ENABLE GLOBAL", "OK")]);
+    let steps: &[(&str, &str, &str)] = &[
+        // (write, GETAT reply right after it, JSON value in redis_history)
+        (
+            "HSET h b 2 a 1",
+            "[\"a\",\"1\",\"b\",\"2\"]",
+            "{\"a\":\"1\",\"b\":\"2\"}",
+        ),
+        (
+            "RPUSH l x y x",
+            "[\"x\",\"y\",\"x\"]",
+            "[\"x\",\"y\",\"x\"]",
+        ),
+        ("SADD s m2 m1", "[\"m1\",\"m2\"]", "[\"m1\",\"m2\"]"),
+        (
+            "ZADD z 2 b 1.5 a",
+            "[\"a\",\"1.5\",\"b\",\"2\"]",
+            "{\"a\":1.5,\"b\":2.0}",
+        ),
+        (
+            "XADD x 1-1 f v",
+            "[[\"1-1\",[\"f\",\"v\"]]]",
+            "[{\"id\":\"1-1\",\"fields\":{\"f\":\"v\"}}]",
+        ),
+    ];
+    for (i, (write, natural, json)) in steps.iter().enumerate() {
+        db.clock.advance(10);
+        let key = &write.split(' ').nth(1).unwrap();
+        let reply = db.run(write);
+        assert!(!reply.starts_with("(error)"), "{write}: {reply}");
+        let at = common::T0 + 10 * (i as i64 + 1);
+        assert_eq!(
+            db.run(&format!("HISTORY GETAT {key} {at}")),
+            *natural,
+            "{write}"
+        );
+        let stored: String = db
+            .conn
+            .query_row(
+                "SELECT value FROM redis_history WHERE key = ?1 ORDER BY ts_ms DESC, version DESC LIMIT 1",
+                [key],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(stored, *json, "{write}");
+    }
+    // Every write command records: each of these adds exactly one entry for its key.
+    for write in [
+        "HDEL h a",
+        "HINCRBY h n 1",
+        "LPOP l",
+        "LSET l 0 q",
+        "LINSERT l BEFORE q p",
+        "SREM s m1",
+        "SMOVE s s2 m2",
+        "ZINCRBY z 1 a",
+        "ZREM z b",
+        "XDEL x 1-1",
+        "EXPIRE h 100",
+        "PERSIST h",
+    ] {
+        let key = write.split(' ').nth(1).unwrap();
+        let before = entries(&db, key);
+        db.clock.advance(1);
+        let reply = db.run(write);
+        assert!(!reply.starts_with("(error)"), "{write}: {reply}");
+        assert_eq!(entries(&db, key), before + 1, "{write}");
+    }
+    // SMOVE recorded the destination too; emptying the set recorded its deletion.
+    assert_eq!(entries(&db, "s2"), 1);
+    let last_s: Option<String> = db
+        .conn
+        .query_row(
+            "SELECT type FROM redlite_history WHERE key = 's' ORDER BY id DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(last_s, None, "the set was emptied, so deleted");
+}
+
+#[test]
+fn diff_reports_fields_members_and_scores() {
+    let mut db = Db::new();
+    db.script(&[
+        ("HISTORY ENABLE GLOBAL", "OK"),
+        ("HSET h a 1 b 2", "(integer) 2"),
+        ("SADD s x y", "(integer) 2"),
+        ("ZADD z 1 a 2 b", "(integer) 2"),
+    ]);
+    db.clock.advance(10);
+    db.script(&[
+        ("HSET h b 3 c 4", "(integer) 1"),
+        ("HDEL h a", "(integer) 1"),
+        ("SADD s w", "(integer) 1"),
+        ("SREM s x", "(integer) 1"),
+        ("ZADD z 5 b 6 c", "(integer) 1"),
+        ("ZREM z a", "(integer) 1"),
+    ]);
+    let (t0, t1) = (common::T0, common::T0 + 10);
+    assert_eq!(
+        db.run(&format!("HISTORY DIFF h {t0} {t1}")),
+        "{\"type_before\":\"hash\",\"type_after\":\"hash\",\"added\":[\"c\",\"4\"],\"removed\":[\"a\",\"1\"],\"changed\":[\"b\",\"2\",\"3\"]}"
+    );
+    assert_eq!(
+        db.run(&format!("HISTORY DIFF s {t0} {t1}")),
+        "{\"type_before\":\"set\",\"type_after\":\"set\",\"added\":[\"w\"],\"removed\":[\"x\"]}"
+    );
+    assert_eq!(
+        db.run(&format!("HISTORY DIFF z {t0} {t1}")),
+        "{\"type_before\":\"zset\",\"type_after\":\"zset\",\"added\":[\"c\",\"6\"],\"removed\":[\"a\",\"1\"],\"changed\":[\"b\",\"2\",\"5\"]}"
+    );
+    // RESTORE brings the whole hash back as it was.
+    db.script(&[
+        (&format!("HISTORY RESTORE h {t0}"), "OK"),
+        ("HGETALL h", "{\"a\":\"1\",\"b\":\"2\"}"),
+        ("HLEN h", "(integer) 2"),
+    ]);
+    db.script(&[
+        (&format!("HISTORY RESTORE z {t0}"), "OK"),
+        ("ZRANGE z 0 -1 WITHSCORES", "[\"a\",\"1\",\"b\",\"2\"]"),
+        ("ZCARD z", "(integer) 2"),
+    ]);
+}
