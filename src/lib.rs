@@ -35,7 +35,6 @@ pub mod keys;
 pub mod list;
 pub mod num;
 pub mod reply;
-pub mod scan;
 pub mod schema;
 pub mod set;
 pub mod statement_cache;
