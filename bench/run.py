@@ -173,11 +173,12 @@ def python_embedded_section(out):
 
 
 def rust_embedded_section(out):
-    proc = subprocess.run(["cargo", "bench", "-q", "-p", "redlite", "--features", "bundled",
-                           "--bench", "embedded"], cwd=ROOT, capture_output=True, text=True)
-    out.append("## Embedded from Rust (`cargo bench --bench embedded`)\n")
-    out.append("\n".join(l for l in proc.stdout.splitlines() if l.strip()))
-    out.append("")
+    for bench, title in (("embedded", "Embedded from Rust"), ("collections", "Collections at scale")):
+        proc = subprocess.run(["cargo", "bench", "-q", "-p", "redlite", "--features", "bundled",
+                               "--bench", bench], cwd=ROOT, capture_output=True, text=True)
+        out.append(f"## {title} (`cargo bench --bench {bench}`)\n")
+        out.append("\n".join(l for l in proc.stdout.splitlines() if l.strip()))
+        out.append("")
 
 
 def load_keys(port, n):
