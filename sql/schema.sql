@@ -13,6 +13,9 @@ CREATE TABLE IF NOT EXISTS redlite_keys (
   type       INTEGER NOT NULL,
   expire_at  INTEGER,                 -- ms; NULL = no expiry
   version    INTEGER NOT NULL,        -- bumped by every write (WATCH, history)
+  -- Element count of hashes, lists, sets, sorted sets and streams (0 for strings), kept
+  -- exact by the UPDATE that bumps the version, so lengths and random picks never count.
+  len        INTEGER NOT NULL DEFAULT 0,
   created_at INTEGER NOT NULL,
   updated_at INTEGER NOT NULL,
   UNIQUE (db, key)

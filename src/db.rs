@@ -120,6 +120,9 @@ pub struct KeyRow {
     pub ty: KeyType,
     /// Expiry in ms, if any.
     pub expire_at: Option<i64>,
+    /// Element count of a collection (0 for a string): `redlite_keys.len`, kept exact by
+    /// every write, so lengths and random picks never count rows.
+    pub len: i64,
 }
 
 impl<'a> Ctx<'a> {
@@ -158,6 +161,12 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// The length of the collection of type `ty` at `key` (HLEN, LLEN, SCARD, ZCARD): 0
+    /// for a missing key, `WRONGTYPE` for another type.
+    pub fn len_typed(&self, key: &[u8], ty: KeyType) -> Result<i64> {
+        Ok(self.lookup_typed(key, ty)?.map_or(0, |row| row.len))
+    }
+
     /// Looks up a key for writing: an expired key is deleted now and reported absent.
     pub fn lookup_write(&mut self, key: &[u8]) -> Result<Option<KeyRow>> {
         self.lookup_write_in(self.db(), key)
@@ -184,7 +193,7 @@ impl<'a> Ctx<'a> {
 
     fn raw_lookup(&self, db: i64, key: &[u8]) -> Result<Option<KeyRow>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT id, type, expire_at FROM redlite_keys WHERE db = ?1 AND key = ?2",
+            "SELECT id, type, expire_at, len FROM redlite_keys WHERE db = ?1 AND key = ?2",
         )?;
         let row = stmt
             .query_row(params![db, value::to_sql(key)], |r| {
@@ -192,11 +201,17 @@ impl<'a> Ctx<'a> {
                     r.get::<_, i64>(0)?,
                     r.get::<_, i64>(1)?,
                     r.get::<_, Option<i64>>(2)?,
+                    r.get::<_, i64>(3)?,
                 ))
             })
             .optional()?;
-        Ok(row.and_then(|(id, ty, expire_at)| {
-            KeyType::from_i64(ty).map(|ty| KeyRow { id, ty, expire_at })
+        Ok(row.and_then(|(id, ty, expire_at, len)| {
+            KeyType::from_i64(ty).map(|ty| KeyRow {
+                id,
+                ty,
+                expire_at,
+                len,
+            })
         }))
     }
 
@@ -205,12 +220,20 @@ impl<'a> Ctx<'a> {
         expire_at.is_none_or(|at| at > self.now_ms)
     }
 
-    /// Creates a key in the selected database; the name must be free.
+    /// Creates a key in the selected database with no elements yet (length 0); the name
+    /// must be free.
     pub fn create(&mut self, key: &[u8], ty: KeyType, expire_at: Option<i64>) -> Result<i64> {
         self.create_in(self.db(), key, ty, expire_at)
     }
 
-    /// Creates a key in database `db`; the name must be free.
+    /// Creates a collection in the selected database that the caller then fills with
+    /// exactly `len` elements. Giving the length here, rather than in a later UPDATE,
+    /// keeps a creating write at one statement on `redlite_keys`.
+    pub fn create_with_len(&mut self, key: &[u8], ty: KeyType, len: i64) -> Result<i64> {
+        self.insert_key(self.db(), key, ty, None, len)
+    }
+
+    /// Creates a key in database `db` with length 0; the name must be free.
     pub fn create_in(
         &mut self,
         db: i64,
@@ -218,15 +241,28 @@ impl<'a> Ctx<'a> {
         ty: KeyType,
         expire_at: Option<i64>,
     ) -> Result<i64> {
+        self.insert_key(db, key, ty, expire_at, 0)
+    }
+
+    fn insert_key(
+        &mut self,
+        db: i64,
+        key: &[u8],
+        ty: KeyType,
+        expire_at: Option<i64>,
+        len: i64,
+    ) -> Result<i64> {
         let mut stmt = self.conn.prepare_cached(
-            "INSERT INTO redlite_keys (db, key, type, expire_at, version, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, 1, ?5, ?5)",
+            "INSERT INTO redlite_keys \
+             (db, key, type, expire_at, version, len, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?6)",
         )?;
         stmt.execute(params![
             db,
             value::to_sql(key),
             ty as i64,
             expire_at,
+            len,
             self.now_ms
         ])?;
         let id = self.conn.last_insert_rowid();
@@ -234,13 +270,42 @@ impl<'a> Ctx<'a> {
         Ok(id)
     }
 
-    /// Records a write to key `id`: bumps its version and update time.
+    /// Records a write to key `id` that left its length as it was: bumps its version and
+    /// update time.
     pub fn touch(&mut self, id: i64) -> Result<()> {
+        self.touch_len(id, 0)
+    }
+
+    /// Records a write to key `id` that added `delta` elements (removed, if negative):
+    /// bumps its version and update time and adjusts its length, all in the one UPDATE
+    /// every write pays anyway.
+    pub fn touch_len(&mut self, id: i64, delta: i64) -> Result<()> {
         let mut stmt = self.conn.prepare_cached(
-            "UPDATE redlite_keys SET version = version + 1, updated_at = ?2 WHERE id = ?1",
+            "UPDATE redlite_keys SET version = version + 1, updated_at = ?2, len = len + ?3 \
+             WHERE id = ?1",
         )?;
-        stmt.execute(params![id, self.now_ms])?;
+        stmt.execute(params![id, self.now_ms, delta])?;
         self.dirty.push(Dirty::Live(id));
+        Ok(())
+    }
+
+    /// Records that `removed` elements left the collection `row` (as it was looked up,
+    /// before the removal): deletes the key when none is left, as Redis never keeps an
+    /// empty collection, else records the write with its new length.
+    pub fn shrink(&mut self, row: &KeyRow, removed: i64) -> Result<()> {
+        if row.len <= removed {
+            self.delete_id(row.id)
+        } else {
+            self.touch_len(row.id, -removed)
+        }
+    }
+
+    /// Sets the length of key `id` without recording a write: for a key this command
+    /// just created and filled in bulk (COPY, HISTORY RESTORE).
+    pub fn set_len(&self, id: i64, len: i64) -> Result<()> {
+        self.conn
+            .prepare_cached("UPDATE redlite_keys SET len = ?2 WHERE id = ?1")?
+            .execute(params![id, len])?;
         Ok(())
     }
 

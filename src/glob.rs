@@ -54,6 +54,24 @@ pub fn glob_match(pattern: &[u8], string: &[u8], nocase: bool) -> bool {
     match_impl(pattern, 0, string, 0, nocase, &mut skip_longer_matches, 0)
 }
 
+/// Whether `name` passes an optional MATCH pattern the way KEYS and the SCAN family apply
+/// one: no pattern, or the lone `*`, lets everything through (Redis skips the matcher for
+/// `*`, so even the empty name passes), any other pattern goes to [`glob_match`].
+///
+/// ```
+/// # use redlite::glob::matches;
+/// assert!(matches(None, b""));
+/// assert!(matches(Some(b"*"), b""));
+/// assert!(matches(Some(b"u*"), b"user"));
+/// assert!(!matches(Some(b"u?"), b""));
+/// ```
+pub fn matches(pattern: Option<&[u8]>, name: &[u8]) -> bool {
+    match pattern {
+        None | Some(b"*") => true,
+        Some(p) => glob_match(p, name, false),
+    }
+}
+
 /// Byte at `i`, or the NUL terminator that Redis's sds strings carry when `i` is
 /// past the end. The C code relies on reading that terminator.
 #[inline]

@@ -8,24 +8,24 @@
 //!
 //! Counters are stored as the decimal text Redis shows (`HINCRBY`, and `HINCRBYFLOAT`
 //! computed in an emulated x87 `long double`, see [`crate::num::LongDouble`]).
-//! Counting, random picks and HSCAN pages come from the helpers shared with sets
-//! ([`crate::set::Table`], [`crate::set::ScanBound`]).
+//! Random picks, HDEL and HSCAN pages come from the helpers shared with sets and sorted
+//! sets ([`crate::set::Table`], [`crate::scan`]).
 
 use rusqlite::types::{Value, ValueRef};
 use rusqlite::{params, OptionalExtension};
 
-use crate::args::{is, Args};
+use crate::args::Args;
 use crate::cmd;
 use crate::command::flag::{DENYOOM, FAST, RANDOM};
 use crate::command::short::{R, RS, WS};
 use crate::command::Spec;
 use crate::db::{Ctx, KeyType};
 use crate::error::{Error, Result};
-use crate::glob::glob_match;
-use crate::keys;
+use crate::glob;
 use crate::num::{self, LongDouble};
 use crate::reply::Reply;
-use crate::set::{self, Element, Table};
+use crate::scan;
+use crate::set::{self, Table};
 use crate::value;
 use crate::vtab::TableFn;
 
@@ -72,20 +72,15 @@ pub static TABLE_FNS: &[TableFn] = &[
 ];
 
 /// The statements the shared collection helpers run on `redlite_hashes`.
-pub static HASHES: Table = Table {
-    with_value: true,
-    count: "SELECT count(*) FROM redlite_hashes WHERE key_id = ?1",
-    count_upto: "SELECT count(*) FROM (SELECT 1 FROM redlite_hashes WHERE key_id = ?1 LIMIT ?2)",
-    all: "SELECT field, value FROM redlite_hashes WHERE key_id = ?1 ORDER BY field",
-    from: "SELECT field, value FROM redlite_hashes WHERE key_id = ?1 AND field >= ?2 \
-           ORDER BY field",
-    nth: "SELECT field, value FROM redlite_hashes WHERE key_id = ?1 ORDER BY field \
-          LIMIT 1 OFFSET ?2",
-    nth_after: "SELECT field, value FROM redlite_hashes WHERE key_id = ?1 AND field > ?3 \
-                ORDER BY field LIMIT 1 OFFSET ?2",
-    first_from: "SELECT field FROM redlite_hashes WHERE key_id = ?1 AND field >= ?2 \
-                 ORDER BY field LIMIT 1",
-};
+pub static HASHES: Table<Vec<u8>> =
+    crate::set::element_table!("redlite_hashes", "field", "field, value", "field", pair_row);
+
+fn pair_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Vec<u8>, Vec<u8>)> {
+    Ok((
+        value::from_sql(r.get_ref(0)?).unwrap_or_default(),
+        value::from_sql(r.get_ref(1)?).unwrap_or_default(),
+    ))
+}
 
 // ---------------------------------------------------------------------------------------
 // Storage
@@ -118,21 +113,9 @@ fn write_field(cx: &Ctx, id: i64, field: &[u8], v: &[u8]) -> Result<bool> {
     Ok(true)
 }
 
-/// Removes `field` from hash `id`; true if it was there.
-fn delete_field(cx: &Ctx, id: i64, field: &[u8]) -> Result<bool> {
-    let mut stmt = cx
-        .conn
-        .prepare_cached("DELETE FROM redlite_hashes WHERE key_id = ?1 AND field = ?2")?;
-    Ok(stmt.execute(params![id, value::to_sql(field)])? == 1)
-}
-
 /// The (field, value) pairs of hash `id`, by field.
 pub fn pairs(cx: &Ctx, id: i64) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
-    Ok(HASHES
-        .all(cx, id)?
-        .into_iter()
-        .map(|(f, v)| (f, v.unwrap_or_default()))
-        .collect())
+    HASHES.all(cx, id)
 }
 
 /// Answers a question about one field of the hash at `key` in one statement, so the hot
@@ -167,12 +150,13 @@ fn probe<T>(
     }
 }
 
-/// The id of the hash at `key` for writing, creating it if needed, and whether it
-/// existed (a new key needs no version bump: creation is its first write).
-fn hash_for_write(cx: &mut Ctx, key: &[u8]) -> Result<(i64, bool)> {
+/// The id of the hash at `key` for writing, and whether it existed. A missing hash is
+/// created with the `new_len` fields the caller is about to write (a new key needs no
+/// version bump: creation is its first write).
+fn hash_for_write(cx: &mut Ctx, key: &[u8], new_len: impl FnOnce() -> i64) -> Result<(i64, bool)> {
     Ok(match cx.lookup_write_typed(key, KeyType::Hash)? {
         Some(row) => (row.id, true),
-        None => (cx.create(key, KeyType::Hash, None)?, false),
+        None => (cx.create_with_len(key, KeyType::Hash, new_len())?, false),
     })
 }
 
@@ -185,14 +169,16 @@ fn set_fields(cx: &mut Ctx, a: &mut Args, cmd: &str) -> Result<i64> {
     if kvs.len() % 2 != 0 {
         return Err(Error::WrongArity(cmd.to_string()));
     }
-    let (id, existed) = hash_for_write(cx, key)?;
+    let (id, existed) = hash_for_write(cx, key, || {
+        set::distinct(kvs.chunks(2).map(|kv| kv[0].as_slice()))
+    })?;
     let mut added = 0;
     for kv in kvs.chunks(2) {
         added += write_field(cx, id, &kv[0], &kv[1])? as i64;
     }
     // Redis signals the key as modified even when every value was already there.
     if existed {
-        cx.touch(id)?;
+        cx.touch_len(id, added)?;
     }
     Ok(added)
 }
@@ -211,13 +197,13 @@ pub fn cmd_hmset(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
 /// HSETNX key field value
 pub fn cmd_hsetnx(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     let (key, field, v) = (a.next_bytes()?, a.next_bytes()?, a.next_bytes()?);
-    let (id, existed) = hash_for_write(cx, key)?;
+    let (id, existed) = hash_for_write(cx, key, || 1)?;
     if existed && read_field(cx, id, field)?.is_some() {
         return Ok(Reply::Int(0));
     }
     write_field(cx, id, field, v)?;
     if existed {
-        cx.touch(id)?;
+        cx.touch_len(id, 1)?;
     }
     Ok(Reply::Int(1))
 }
@@ -270,17 +256,9 @@ pub fn cmd_hstrlen(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
 
 /// HMGET key field [field ...]
 pub fn cmd_hmget(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
-    let key = a.next_bytes()?;
-    let row = cx.lookup_typed(key, KeyType::Hash)?;
-    let mut out = Vec::with_capacity(a.remaining());
-    for field in a.rest() {
-        let v = match row {
-            Some(row) => read_field(cx, row.id, field)?,
-            None => None,
-        };
-        out.push(Reply::bulk_or_nil(v));
-    }
-    Ok(Reply::Array(out))
+    set::probe_each(cx, a, KeyType::Hash, Reply::Nil, |cx, id, field| {
+        Ok(Reply::bulk_or_nil(read_field(cx, id, field)?))
+    })
 }
 
 fn all_pairs(cx: &Ctx, key: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
@@ -315,47 +293,27 @@ pub fn cmd_hvals(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
 
 /// HLEN key
 pub fn cmd_hlen(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
-    let key = a.next_bytes()?;
-    let n = match cx.lookup_typed(key, KeyType::Hash)? {
-        Some(row) => HASHES.len(cx, row.id)? as i64,
-        None => 0,
-    };
-    Ok(Reply::Int(n))
+    Ok(Reply::Int(cx.len_typed(a.next_bytes()?, KeyType::Hash)?))
 }
 
 /// HDEL key field [field ...]
 pub fn cmd_hdel(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
-    let key = a.next_bytes()?;
-    let Some(row) = cx.lookup_write_typed(key, KeyType::Hash)? else {
-        return Ok(Reply::Int(0));
-    };
-    let mut removed = 0;
-    for field in a.rest() {
-        removed += delete_field(cx, row.id, field)? as i64;
-    }
-    if removed > 0 {
-        if HASHES.is_empty(cx, row.id)? {
-            cx.delete_id(row.id)?;
-        } else {
-            cx.touch(row.id)?;
-        }
-    }
-    Ok(Reply::Int(removed))
+    HASHES.remove_command(cx, a, KeyType::Hash)
 }
 
 /// HINCRBY key field increment
 pub fn cmd_hincrby(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     let (key, field) = (a.next_bytes()?, a.next_bytes()?);
     let incr = a.next_i64()?;
-    let (id, existed) = hash_for_write(cx, key)?;
+    let (id, existed) = hash_for_write(cx, key, || 1)?;
     let old = match read_field(cx, id, field)? {
         Some(v) => num::parse_i64(&v).ok_or_else(|| Error::err("hash value is not an integer"))?,
         None => 0,
     };
     let new = old.checked_add(incr).ok_or(Error::Overflow)?;
-    write_field(cx, id, field, new.to_string().as_bytes())?;
+    let added = write_field(cx, id, field, new.to_string().as_bytes())?;
     if existed {
-        cx.touch(id)?;
+        cx.touch_len(id, added as i64)?;
     }
     Ok(Reply::Int(new))
 }
@@ -368,7 +326,7 @@ pub fn cmd_hincrbyfloat(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     if !incr.is_finite() {
         return Err(Error::err("value is NaN or Infinity"));
     }
-    let (id, existed) = hash_for_write(cx, key)?;
+    let (id, existed) = hash_for_write(cx, key, || 1)?;
     let old = match read_field(cx, id, field)? {
         Some(v) => LongDouble::parse(&v).ok_or_else(|| Error::err("hash value is not a float"))?,
         None => LongDouble::parse(b"0").ok_or(Error::NotFloat)?,
@@ -377,9 +335,9 @@ pub fn cmd_hincrbyfloat(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
         .checked_add(incr)
         .ok_or(Error::NanOrInfinity)?
         .to_human_bytes();
-    write_field(cx, id, field, &new)?;
+    let added = write_field(cx, id, field, &new)?;
     if existed {
-        cx.touch(id)?;
+        cx.touch_len(id, added as i64)?;
     }
     Ok(Reply::Bulk(new))
 }
@@ -390,68 +348,37 @@ pub fn cmd_hincrbyfloat(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
 /// RESP2 and `[field, value]` pairs in RESP3, as Redis 7.0 sends them.
 pub fn cmd_hrandfield(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     let key = a.next_bytes()?;
-    if a.is_empty() {
-        let field = match cx.lookup_typed(key, KeyType::Hash)? {
-            Some(row) => HASHES.random_one(cx, row.id)?.map(|e| e.0),
-            None => None,
-        };
-        return Ok(Reply::bulk_or_nil(field));
-    }
-    let count = set::parse_random_count(a.next_bytes()?)?;
-    let with_values = match a.rest() {
-        [] => false,
-        [opt] if is(opt, "WITHVALUES") => true,
-        _ => return Err(Error::Syntax),
+    let parsed = set::parse_random_args(a, "WITHVALUES")?;
+    let row = cx.lookup_typed(key, KeyType::Hash)?;
+    let Some((count, with_values)) = parsed else {
+        return HASHES.random_one_reply(cx, row);
     };
-    // Redis refuses counts whose doubled reply length would overflow.
-    if with_values && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&count) {
-        return Err(Error::err("value is out of range"));
-    }
-    let Some(row) = cx.lookup_typed(key, KeyType::Hash)? else {
+    let Some(row) = row else {
         return Ok(Reply::Array(Vec::new()));
     };
-    let picked = if count >= 0 {
-        HASHES.random_distinct(cx, row.id, count as u64)?.0
-    } else {
-        set::check_repeated_picks(count.unsigned_abs())?;
-        HASHES.random_repeated(cx, row.id, count.unsigned_abs())?
-    };
+    let picked = HASHES.random_count(cx, &row, count)?;
     if with_values {
         let pairs = picked
             .into_iter()
-            .map(|(f, v)| (Reply::Bulk(f), Reply::Bulk(v.unwrap_or_default())))
+            .map(|(f, v)| (Reply::Bulk(f), Reply::Bulk(v)))
             .collect();
         return Ok(Reply::Pairs(pairs));
     }
-    Ok(Reply::Array(flatten(picked, false)))
-}
-
-/// Elements as a flat reply: fields only, or field, value, field, value, ...
-fn flatten(elems: Vec<Element>, with_values: bool) -> Vec<Reply> {
-    let mut out = Vec::with_capacity(elems.len() * if with_values { 2 } else { 1 });
-    for (field, v) in elems {
-        out.push(Reply::Bulk(field));
-        if with_values {
-            out.push(Reply::Bulk(v.unwrap_or_default()));
-        }
-    }
-    out
+    Ok(Reply::bulks(picked.into_iter().map(|e| e.0)))
 }
 
 /// HSCAN key cursor [MATCH pattern] [COUNT count]
 pub fn cmd_hscan(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
-    let key = a.next_bytes()?;
-    let cursor = keys::parse_cursor(a.next_bytes()?)?;
-    let o = keys::parse_scan_opts(a, false)?;
-    let Some(row) = cx.lookup_typed(key, KeyType::Hash)? else {
-        return Ok(set::scan_reply(0, Vec::new()));
+    let Some((row, cursor, o)) = scan::start(cx, a, KeyType::Hash)? else {
+        return Ok(scan::reply(0, Vec::new()));
     };
-    let (next, page) = HASHES.scan(cx, row.id, cursor, o.count)?;
-    let page = page
+    let (next, page) = HASHES.scan(cx, &row, cursor, o.count)?;
+    let items = page
         .into_iter()
-        .filter(|(f, _)| o.pattern.is_none_or(|p| glob_match(p, f, false)))
+        .filter(|(f, _)| o.matches(f))
+        .flat_map(|(f, v)| [Reply::Bulk(f), Reply::Bulk(v)])
         .collect();
-    Ok(set::scan_reply(next, flatten(page, true)))
+    Ok(scan::reply(next, items))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -466,7 +393,7 @@ fn produce_hscan(cx: &mut Ctx, args: &[Option<Vec<u8>>]) -> Result<Vec<Vec<Value
     let pattern = args[1].as_deref();
     Ok(all_pairs(cx, key)?
         .into_iter()
-        .filter(|(f, _)| pattern.is_none_or(|p| glob_match(p, f, false)))
+        .filter(|(f, _)| glob::matches(pattern, f))
         .map(|(f, v)| vec![value::to_value(f), value::to_value(v)])
         .collect())
 }

@@ -740,6 +740,14 @@ const RESTORE_LIST_GAP: i64 = 1 << 32;
 
 fn write_snapshot(cx: &Ctx, id: i64, snap: &Snapshot) -> Result<()> {
     let c = cx.conn;
+    let len = match snap {
+        Snapshot::String(_) => 0,
+        Snapshot::Hash(pairs) => pairs.len(),
+        Snapshot::List(items) | Snapshot::Set(items) => items.len(),
+        Snapshot::ZSet(pairs) => pairs.len(),
+        Snapshot::Stream(entries) => entries.len(),
+    };
+    cx.set_len(id, len as i64)?;
     match snap {
         Snapshot::String(v) => {
             c.prepare_cached("INSERT INTO redlite_strings (key_id, value) VALUES (?1, ?2)")?

@@ -6,7 +6,7 @@ use rusqlite::{params, OptionalExtension};
 use crate::args::{is, Args};
 use crate::db::{Ctx, KeyRow, KeyType, DATABASES};
 use crate::error::{Error, Result};
-use crate::glob::glob_match;
+use crate::glob;
 use crate::num;
 use crate::reply::Reply;
 use crate::value;
@@ -14,7 +14,8 @@ use crate::value;
 // ---------------------------------------------------------------------------------------
 // Storage helpers
 
-/// Copies the contents of key `from` into the (new, empty) key `to`, any type.
+/// Copies the contents of key `from` into the (new, empty) key `to`, any type, and its
+/// length.
 pub fn copy_contents(cx: &Ctx, ty: KeyType, from: i64, to: i64) -> Result<()> {
     let sqls: &[&str] = match ty {
         KeyType::String => &["INSERT INTO redlite_strings (key_id, value) \
@@ -48,6 +49,12 @@ pub fn copy_contents(cx: &Ctx, ty: KeyType, from: i64, to: i64) -> Result<()> {
     for sql in sqls {
         cx.conn.prepare_cached(sql)?.execute(params![from, to])?;
     }
+    cx.conn
+        .prepare_cached(
+            "UPDATE redlite_keys SET len = (SELECT len FROM redlite_keys WHERE id = ?1) \
+             WHERE id = ?2",
+        )?
+        .execute(params![from, to])?;
     Ok(())
 }
 
@@ -75,7 +82,7 @@ pub fn matching_keys(
         if ty.is_some_and(|t| t != kt) {
             continue;
         }
-        if pattern.is_some_and(|p| !glob_match(p, &key, false)) {
+        if !glob::matches(pattern, &key) {
             continue;
         }
         out.push((key, kt, r.get(2)?));
@@ -146,13 +153,33 @@ pub fn cmd_keys(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     Ok(Reply::bulks(keys.into_iter().map(|k| k.0)))
 }
 
-/// Parses a SCAN-family cursor as Redis's `parseScanCursorOrReply` (an unsigned integer).
+/// Parses a SCAN, HSCAN, SSCAN or ZSCAN cursor exactly as Redis 7.0's
+/// `parseScanCursorOrReply`, which is `strtoul` on the C string: an optional sign (a
+/// negative value wraps, so `-1` is 2^64 - 1), decimal digits (leading zeros allowed),
+/// nothing after them up to a NUL; no leading space; the empty string is 0; more than
+/// 64 bits is `ERR invalid cursor`. Checked against redis-server 7.0.15.
 pub fn parse_cursor(raw: &[u8]) -> Result<u64> {
-    let s = std::str::from_utf8(raw).map_err(|_| Error::err("invalid cursor"))?;
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(Error::err("invalid cursor"));
+    let invalid = || Error::err("invalid cursor");
+    let s = raw.split(|&b| b == 0).next().unwrap_or_default();
+    if s.is_empty() {
+        return Ok(0);
     }
-    s.parse::<u64>().map_err(|_| Error::err("invalid cursor"))
+    let (neg, digits) = match s[0] {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(invalid());
+    }
+    let mut v: u64 = 0;
+    for d in digits {
+        v = v
+            .checked_mul(10)
+            .and_then(|v| v.checked_add(u64::from(d - b'0')))
+            .ok_or_else(invalid)?;
+    }
+    Ok(if neg { v.wrapping_neg() } else { v })
 }
 
 /// Options shared by SCAN, HSCAN, SSCAN and ZSCAN.
@@ -164,6 +191,13 @@ pub struct ScanOpts<'a> {
     pub count: i64,
     /// TYPE filter (SCAN only); `Some(None)` for an unknown type name, which matches nothing.
     pub ty: Option<Option<KeyType>>,
+}
+
+impl ScanOpts<'_> {
+    /// True if `name` (a key, field or member) matches the MATCH pattern, if any.
+    pub fn matches(&self, name: &[u8]) -> bool {
+        glob::matches(self.pattern, name)
+    }
 }
 
 /// Parses `[MATCH p] [COUNT n] [TYPE t]` as Redis's `scanGenericCommand` does.
@@ -197,11 +231,7 @@ pub fn parse_scan_opts<'a>(a: &mut Args<'a>, allow_type: bool) -> Result<ScanOpt
 
 /// One page of SCAN: keys with id > cursor, `count` rows examined, filtered after.
 /// Returns (next cursor, keys with their type and expiry).
-pub fn scan_page(
-    cx: &Ctx,
-    cursor: u64,
-    o: &ScanOpts,
-) -> Result<(u64, Vec<KeyListing>)> {
+pub fn scan_page(cx: &Ctx, cursor: u64, o: &ScanOpts) -> Result<(u64, Vec<KeyListing>)> {
     let mut stmt = cx.conn.prepare_cached(
         "SELECT id, key, type, expire_at FROM redlite_keys \
          WHERE id > ?1 AND db = ?2 ORDER BY id LIMIT ?3",
@@ -225,7 +255,7 @@ pub fn scan_page(
                 continue;
             }
         }
-        if o.pattern.is_some_and(|p| !glob_match(p, &key, false)) {
+        if !o.matches(&key) {
             continue;
         }
         out.push((key, kt, expire_at));

@@ -18,6 +18,49 @@ use std::cmp::Ordering;
 // Integers
 // ---------------------------------------------------------------------------
 
+/// The indexes `start..=stop` select in a sequence of `len` elements, by the rules
+/// LRANGE, LTRIM and ZRANGE share: a negative index counts from the end, a start before
+/// the first element is clamped to it, a stop past the last to it. `None` when the
+/// range is empty.
+///
+/// ```
+/// # use redlite::num::index_range;
+/// assert_eq!(index_range(5, 0, -1), Some((0, 4)));
+/// assert_eq!(index_range(5, -100, 1), Some((0, 1)));
+/// assert_eq!(index_range(5, 3, 100), Some((3, 4)));
+/// assert_eq!(index_range(5, 5, 9), None);
+/// assert_eq!(index_range(5, i64::MIN, i64::MIN), None);
+/// ```
+pub fn index_range(len: i64, start: i64, stop: i64) -> Option<(i64, i64)> {
+    // len >= 0, so adding it to a negative index cannot overflow.
+    let start = if start < 0 { start + len } else { start }.max(0);
+    let stop = if stop < 0 { stop + len } else { stop };
+    if start > stop || start >= len {
+        return None;
+    }
+    Some((start, stop.min(len - 1)))
+}
+
+/// How to read indexes `start..=stop` (from [`index_range`]) of a sequence of `len`
+/// elements kept in an index that can be walked from either end, from the end nearer to
+/// them: `(from_the_end, limit, offset)`. Walking from the end yields the elements in
+/// reverse order.
+///
+/// ```
+/// # use redlite::num::nearer_end;
+/// assert_eq!(nearer_end(100, 2, 4), (false, 3, 2));
+/// assert_eq!(nearer_end(100, 95, 98), (true, 4, 1));
+/// ```
+pub fn nearer_end(len: i64, start: i64, stop: i64) -> (bool, i64, i64) {
+    let limit = stop - start + 1;
+    let from_end = len - 1 - stop;
+    if start <= from_end {
+        (false, limit, start)
+    } else {
+        (true, limit, from_end)
+    }
+}
+
 /// Parses a signed 64-bit integer exactly like Redis's `string2ll()`.
 ///
 /// Strict on purpose, so that a parsed value prints back to the same bytes:
@@ -226,6 +269,29 @@ pub fn fmt_g17(d: f64) -> String {
         out.push_str(&String::from_utf8_lossy(trim_zeros(digits)));
     }
     out
+}
+
+/// Formats a score as Redis 7.0's `d2string()` does, which is the text a score has inside
+/// a small (listpack-encoded) sorted set and so what ZSCAN sends for one: an integral
+/// value within ±2^62 (`double2ll`'s range) as an integer, so `-0` as `0`, anything else
+/// as [`fmt_g17`]. Checked against redis-server 7.0.15.
+///
+/// ```
+/// # use redlite::num::fmt_d2string;
+/// assert_eq!(fmt_d2string(123456789012345678.0), "123456789012345680");
+/// assert_eq!(fmt_d2string(4611686018427387904.0), "4611686018427387904");
+/// assert_eq!(fmt_d2string(4611686018427388928.0), "4.6116860184273889e+18");
+/// assert_eq!(fmt_d2string(-0.0), "0");
+/// assert_eq!(fmt_d2string(0.5), "0.5");
+/// assert_eq!(fmt_d2string(f64::INFINITY), "inf");
+/// ```
+pub fn fmt_d2string(d: f64) -> String {
+    // (double)(LLONG_MAX / 2), which rounds up to 2^62.
+    const LIMIT: f64 = 4_611_686_018_427_387_904.0;
+    if (-LIMIT..=LIMIT).contains(&d) && d.fract() == 0.0 {
+        return (d as i64).to_string();
+    }
+    fmt_g17(d)
 }
 
 /// `digits` without its trailing ASCII zeros.

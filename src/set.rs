@@ -6,16 +6,15 @@
 //! Redis's "unspecified order" allows. An empty set is never stored: the command that
 //! removes the last member deletes the key, as Redis does.
 //!
-//! Two helpers here serve every collection stored one row per element (hashes use them
-//! too): [`Table`] reads, counts and picks random elements, and [`ScanBound`] packs an
-//! HSCAN/SSCAN resumption point into a 64-bit cursor.
+//! [`Table`] here serves every collection stored one row per element (hashes and sorted
+//! sets use it too): it reads, removes and picks random elements and pages SCANs, whose
+//! cursors are [`crate::scan`]'s.
 
-use std::collections::hash_map::Entry;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 
 use rand::seq::SliceRandom;
 use rand::Rng;
-use rusqlite::types::{ToSqlOutput, Value, ValueRef};
+use rusqlite::types::Value;
 use rusqlite::{params, OptionalExtension};
 
 use crate::args::{is, Args};
@@ -25,10 +24,10 @@ use crate::command::short::{R, RS, WS};
 use crate::command::Spec;
 use crate::db::{Ctx, KeyRow, KeyType};
 use crate::error::{Error, Result};
-use crate::glob::glob_match;
-use crate::keys;
+use crate::glob;
 use crate::num;
 use crate::reply::Reply;
+use crate::scan;
 use crate::value;
 use crate::vtab::TableFn;
 
@@ -76,130 +75,118 @@ pub static TABLE_FNS: &[TableFn] = &[
 ];
 
 // ---------------------------------------------------------------------------------------
-// Shared by the collections stored one row per element (sets, hashes)
+// Shared by the collections stored one row per element (sets, hashes, sorted sets)
 
-/// One element as the [`Table`] helpers return it: the element (member or field) and,
-/// for hashes, its value.
-pub type Element = (Vec<u8>, Option<Vec<u8>>);
+/// One element as the [`Table`] helpers return it: the element (member or field) and
+/// what its row carries besides (nothing for sets, the value for hashes, the score for
+/// sorted sets).
+pub type Element<T> = (Vec<u8>, T);
 
-/// The statements a one-row-per-element table offers the shared helpers. Every statement
-/// takes the key id as `?1` and selects the element first and, for hashes, its value
-/// second, in primary-key order.
+/// How a [`Table`] reads one row into an [`Element`].
+pub type Decode<T> = fn(&rusqlite::Row<'_>) -> rusqlite::Result<Element<T>>;
+
+/// The statements a one-row-per-element table offers the shared helpers (random picks
+/// here, SCAN pages in [`crate::scan`]). Every statement takes the key id as `?1` and
+/// selects the element first, then what [`Table::decode`] reads, in primary-key order
+/// (element bytes) unless said otherwise.
 #[derive(Debug)]
-pub struct Table {
-    /// True if rows carry a value after the element (hashes).
-    pub with_value: bool,
-    /// `count(*)` of a key's elements.
-    pub count: &'static str,
-    /// How many elements a key has, reading at most `?2` of them.
-    pub count_upto: &'static str,
+pub struct Table<T: 'static> {
+    /// Reads a row of any statement below (but `first_from`).
+    pub decode: Decode<T>,
     /// Every element, in order.
     pub all: &'static str,
+    /// Every element in the order Redis's compact encoding keeps them, which a small
+    /// collection's SCAN returns (the same as `all` but for sorted sets: by score).
+    pub small: &'static str,
     /// Elements at or after the bound `?2`, in order (SCAN pages).
     pub from: &'static str,
     /// The element at position `?2` (`LIMIT 1 OFFSET ?2`).
     pub nth: &'static str,
     /// The element `?2` places after element `?3` (`> ?3 ... LIMIT 1 OFFSET ?2`).
     pub nth_after: &'static str,
-    /// The first element at or after `?2` (`>= ?2 ... LIMIT 1`).
+    /// The element at position `?2` from the end (`DESC LIMIT 1 OFFSET ?2`).
+    pub nth_rev: &'static str,
+    /// The element `?2` places before element `?3` (`< ?3 ... DESC LIMIT 1 OFFSET ?2`).
+    pub nth_before: &'static str,
+    /// The first element at or after `?2` (`>= ?2 ... LIMIT 1`), the element alone.
     pub first_from: &'static str,
+    /// Deletes element `?2`.
+    pub remove: &'static str,
 }
+
+/// A [`Table`] over `$table`, whose primary key is `(key_id, $elem)`: its rows read as
+/// `$cols` (the element first) through `$decode`, and a small collection's SCAN comes
+/// in `$small` order. One spelling of the statements for every such table keeps them
+/// from drifting apart.
+#[rustfmt::skip] // one statement a line reads as a table
+macro_rules! element_table {
+    ($table:literal, $elem:literal, $cols:literal, $small:literal, $decode:expr) => {
+        $crate::set::Table {
+            decode: $decode,
+            all: concat!("SELECT ", $cols, " FROM ", $table, " WHERE key_id = ?1 ORDER BY ", $elem),
+            small: concat!("SELECT ", $cols, " FROM ", $table, " WHERE key_id = ?1 ORDER BY ", $small),
+            from: concat!("SELECT ", $cols, " FROM ", $table, " WHERE key_id = ?1 AND ", $elem, " >= ?2 ORDER BY ", $elem),
+            nth: concat!("SELECT ", $cols, " FROM ", $table, " WHERE key_id = ?1 ORDER BY ", $elem, " LIMIT 1 OFFSET ?2"),
+            nth_after: concat!("SELECT ", $cols, " FROM ", $table, " WHERE key_id = ?1 AND ", $elem, " > ?3 ORDER BY ", $elem, " LIMIT 1 OFFSET ?2"),
+            nth_rev: concat!("SELECT ", $cols, " FROM ", $table, " WHERE key_id = ?1 ORDER BY ", $elem, " DESC LIMIT 1 OFFSET ?2"),
+            nth_before: concat!("SELECT ", $cols, " FROM ", $table, " WHERE key_id = ?1 AND ", $elem, " < ?3 ORDER BY ", $elem, " DESC LIMIT 1 OFFSET ?2"),
+            first_from: concat!("SELECT ", $elem, " FROM ", $table, " WHERE key_id = ?1 AND ", $elem, " >= ?2 ORDER BY ", $elem, " LIMIT 1"),
+            remove: concat!("DELETE FROM ", $table, " WHERE key_id = ?1 AND ", $elem, " = ?2"),
+        }
+    };
+}
+pub(crate) use element_table;
 
 /// The statements for `redlite_sets`.
-pub static SETS: Table = Table {
-    with_value: false,
-    count: "SELECT count(*) FROM redlite_sets WHERE key_id = ?1",
-    count_upto: "SELECT count(*) FROM (SELECT 1 FROM redlite_sets WHERE key_id = ?1 LIMIT ?2)",
-    all: "SELECT member FROM redlite_sets WHERE key_id = ?1 ORDER BY member",
-    from: "SELECT member FROM redlite_sets WHERE key_id = ?1 AND member >= ?2 ORDER BY member",
-    nth: "SELECT member FROM redlite_sets WHERE key_id = ?1 ORDER BY member LIMIT 1 OFFSET ?2",
-    nth_after: "SELECT member FROM redlite_sets WHERE key_id = ?1 AND member > ?3 \
-                ORDER BY member LIMIT 1 OFFSET ?2",
-    first_from: "SELECT member FROM redlite_sets WHERE key_id = ?1 AND member >= ?2 \
-                 ORDER BY member LIMIT 1",
-};
+pub static SETS: Table<()> =
+    element_table!("redlite_sets", "member", "member", "member", member_row);
 
-fn element(r: &rusqlite::Row<'_>, with_value: bool) -> rusqlite::Result<Element> {
-    let elem = value::from_sql(r.get_ref(0)?).unwrap_or_default();
-    let v = if with_value {
-        Some(value::from_sql(r.get_ref(1)?).unwrap_or_default())
-    } else {
-        None
-    };
-    Ok((elem, v))
+fn member_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Element<()>> {
+    Ok((value::from_sql(r.get_ref(0)?).unwrap_or_default(), ()))
 }
 
-/// Collections up to this size answer HSCAN and SSCAN in one reply with cursor 0,
-/// whatever the cursor and COUNT, as Redis does for its small encodings (listpack,
-/// intset), whose default limit is 128 entries for hashes.
-pub const SCAN_ALL_AT_ONCE: i64 = 128;
-
-/// Most elements SRANDMEMBER / HRANDFIELD return for a negative count. Redis has no
-/// limit and tries to build any reply up to 2^63 elements (CVE-2023-22458 territory);
-/// Redlite refuses counts below `-MAX_REPEATED_PICKS` instead of exhausting memory.
+/// Most elements SRANDMEMBER, HRANDFIELD and ZRANDMEMBER return for a negative count.
+/// Redis has no limit and tries to build any reply up to 2^63 elements (CVE-2023-22458
+/// territory); Redlite refuses counts below `-MAX_REPEATED_PICKS` instead of exhausting
+/// memory.
 pub const MAX_REPEATED_PICKS: u64 = 1_000_000;
 
-impl Table {
-    /// Number of elements of key `id`. O(n): SQLite counts index entries, and the schema
-    /// keeps no per-key length.
-    pub fn len(&self, cx: &Ctx, id: i64) -> Result<u64> {
-        let n: i64 = cx
-            .conn
-            .prepare_cached(self.count)?
-            .query_row([id], |r| r.get(0))?;
-        Ok(n as u64)
-    }
-
-    /// `min(len, limit)`, reading at most `limit` elements.
-    pub fn len_upto(&self, cx: &Ctx, id: i64, limit: i64) -> Result<i64> {
-        let mut stmt = cx.conn.prepare_cached(self.count_upto)?;
-        Ok(stmt.query_row(params![id, limit], |r| r.get(0))?)
-    }
-
-    /// True if key `id` has no element left (one indexed probe).
-    pub fn is_empty(&self, cx: &Ctx, id: i64) -> Result<bool> {
-        Ok(self.len_upto(cx, id, 1)? == 0)
-    }
-
+impl<T: Clone> Table<T> {
     /// Every element of key `id`, in order.
-    pub fn all(&self, cx: &Ctx, id: i64) -> Result<Vec<Element>> {
-        let with_value = self.with_value;
-        let mut stmt = cx.conn.prepare_cached(self.all)?;
-        let rows = stmt.query_map([id], |r| element(r, with_value))?;
+    pub fn all(&self, cx: &Ctx, id: i64) -> Result<Vec<Element<T>>> {
+        self.read(cx, self.all, id)
+    }
+
+    fn read(&self, cx: &Ctx, sql: &str, id: i64) -> Result<Vec<Element<T>>> {
+        let mut stmt = cx.conn.prepare_cached(sql)?;
+        let rows = stmt.query_map([id], self.decode)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// The elements at the ascending, distinct `positions` of key `id`.
+    /// The elements at the ascending, distinct `positions` of key `id`, which has `n`.
     ///
-    /// Few positions far apart: one `LIMIT 1 OFFSET gap` probe each, each starting after
-    /// the previous element, so SQLite skips the gaps without handing rows to Rust. Many
-    /// positions: one pass over the key's rows, decoding only the chosen ones.
-    fn at_positions(&self, cx: &Ctx, id: i64, n: u64, positions: &[u64]) -> Result<Vec<Element>> {
-        let with_value = self.with_value;
-        let mut out = Vec::with_capacity(positions.len());
+    /// Few positions far apart: one `LIMIT 1 OFFSET gap` probe each, so SQLite skips the
+    /// gaps without handing rows to Rust; positions in the lower half are walked from the
+    /// first element, those in the upper half from the last, so a single pick costs at
+    /// most `n / 2` steps. Many positions: one pass over the key's rows, decoding only
+    /// the chosen ones.
+    fn at_positions(
+        &self,
+        cx: &Ctx,
+        id: i64,
+        n: u64,
+        positions: &[u64],
+    ) -> Result<Vec<Element<T>>> {
         if (positions.len() as u64).saturating_mul(16) < n {
-            let mut prev: Option<(Vec<u8>, u64)> = None;
-            for &p in positions {
-                let row = match &prev {
-                    None => cx
-                        .conn
-                        .prepare_cached(self.nth)?
-                        .query_row(params![id, p as i64], |r| element(r, with_value))
-                        .optional()?,
-                    Some((elem, at)) => cx
-                        .conn
-                        .prepare_cached(self.nth_after)?
-                        .query_row(params![id, (p - at - 1) as i64, value::to_sql(elem)], |r| {
-                            element(r, with_value)
-                        })
-                        .optional()?,
-                };
-                let Some(row) = row else { break };
-                prev = Some((row.0.clone(), p));
-                out.push(row);
-            }
+            let (low, high) = positions.split_at(positions.partition_point(|&p| p < n / 2));
+            let mut out = self.walk(cx, id, self.nth, self.nth_after, low.iter().copied())?;
+            let from_end = high.iter().rev().map(|&p| n - 1 - p);
+            let mut upper = self.walk(cx, id, self.nth_rev, self.nth_before, from_end)?;
+            upper.reverse();
+            out.append(&mut upper);
             return Ok(out);
         }
+        let mut out = Vec::with_capacity(positions.len());
         let mut stmt = cx.conn.prepare_cached(self.all)?;
         let mut rows = stmt.query([id])?;
         let mut want = positions.iter().copied().peekable();
@@ -207,7 +194,7 @@ impl Table {
         while let Some(&p) = want.peek() {
             let Some(r) = rows.next()? else { break };
             if i == p {
-                out.push(element(r, with_value)?);
+                out.push((self.decode)(r)?);
                 want.next();
             }
             i += 1;
@@ -215,9 +202,54 @@ impl Table {
         Ok(out)
     }
 
-    /// One uniformly random element of key `id` (`None` if it has none).
-    pub fn random_one(&self, cx: &Ctx, id: i64) -> Result<Option<Element>> {
-        let n = self.len(cx, id)?;
+    /// The elements at ascending `offsets` from one end, through `first` (`?2` = offset)
+    /// and `next` (`?2` = elements to skip past `?3`, the previous one found).
+    fn walk(
+        &self,
+        cx: &Ctx,
+        id: i64,
+        first: &str,
+        next: &str,
+        offsets: impl Iterator<Item = u64>,
+    ) -> Result<Vec<Element<T>>> {
+        let mut out: Vec<Element<T>> = Vec::new();
+        let mut prev: Option<u64> = None;
+        for p in offsets {
+            let row = match (prev, out.last()) {
+                (Some(at), Some(last)) => cx
+                    .conn
+                    .prepare_cached(next)?
+                    .query_row(
+                        params![id, (p - at - 1) as i64, value::to_sql(&last.0)],
+                        self.decode,
+                    )
+                    .optional()?,
+                _ => cx
+                    .conn
+                    .prepare_cached(first)?
+                    .query_row(params![id, p as i64], self.decode)
+                    .optional()?,
+            };
+            let Some(row) = row else { break };
+            prev = Some(p);
+            out.push(row);
+        }
+        Ok(out)
+    }
+
+    /// One random element of the collection `row` as a bulk reply, nil without one:
+    /// SRANDMEMBER, HRANDFIELD and ZRANDMEMBER without a count.
+    pub fn random_one_reply(&self, cx: &Ctx, row: Option<KeyRow>) -> Result<Reply> {
+        let picked = match row {
+            Some(row) => self.random_one(cx, row.id, row.len)?,
+            None => None,
+        };
+        Ok(Reply::bulk_or_nil(picked.map(|e| e.0)))
+    }
+
+    /// One uniformly random element of key `id`, which has `n` (`None` if it has none).
+    pub fn random_one(&self, cx: &Ctx, id: i64, n: i64) -> Result<Option<Element<T>>> {
+        let n = n.max(0) as u64;
         if n == 0 {
             return Ok(None);
         }
@@ -225,10 +257,17 @@ impl Table {
         Ok(self.at_positions(cx, id, n, &[p])?.pop())
     }
 
-    /// `count` distinct random elements of key `id` in random order, or all of them
-    /// (in storage order) when it has no more than `count`; and whether that is all.
-    pub fn random_distinct(&self, cx: &Ctx, id: i64, count: u64) -> Result<(Vec<Element>, bool)> {
-        let n = self.len(cx, id)?;
+    /// `count` distinct random elements of key `id`, which has `n`, in random order, or
+    /// all of them (in storage order) when it has no more than `count`; and whether that
+    /// is all.
+    pub fn random_distinct(
+        &self,
+        cx: &Ctx,
+        id: i64,
+        n: i64,
+        count: u64,
+    ) -> Result<(Vec<Element<T>>, bool)> {
+        let n = n.max(0) as u64;
         if count >= n {
             return Ok((self.all(cx, id)?, true));
         }
@@ -237,10 +276,23 @@ impl Table {
         Ok((picked, false))
     }
 
-    /// `count` independent uniform picks from key `id` (repeats allowed), reading each
-    /// picked element once however often it is picked. The caller bounds `count`.
-    pub fn random_repeated(&self, cx: &Ctx, id: i64, count: u64) -> Result<Vec<Element>> {
-        let n = self.len(cx, id)?;
+    /// The picks SRANDMEMBER, HRANDFIELD and ZRANDMEMBER make for `count` from the
+    /// collection `row`: distinct elements in random order for a positive count (all of
+    /// them, in storage order, when it covers the collection), independent picks for a
+    /// negative one, of which Redlite makes at most [`MAX_REPEATED_PICKS`].
+    pub fn random_count(&self, cx: &Ctx, row: &KeyRow, count: i64) -> Result<Vec<Element<T>>> {
+        if count >= 0 {
+            return Ok(self.random_distinct(cx, row.id, row.len, count as u64)?.0);
+        }
+        check_repeated_picks(count.unsigned_abs())?;
+        self.random_repeated(cx, row.id, row.len, count.unsigned_abs())
+    }
+
+    /// `count` independent uniform picks from key `id`, which has `n` (repeats allowed),
+    /// reading each picked element once however often it is picked. `count` must have
+    /// passed [`check_repeated_picks`].
+    fn random_repeated(&self, cx: &Ctx, id: i64, n: i64, count: u64) -> Result<Vec<Element<T>>> {
+        let n = n.max(0) as u64;
         if n == 0 || count == 0 {
             return Ok(Vec::new());
         }
@@ -262,91 +314,57 @@ impl Table {
             .collect())
     }
 
-    /// One SCAN page of key `id` as HSCAN and SSCAN return it: (next cursor, elements),
-    /// unfiltered. Small collections come back whole with cursor 0 (see
-    /// [`SCAN_ALL_AT_ONCE`]); larger ones page through [`ScanBound`]s.
-    pub fn scan(&self, cx: &Ctx, id: i64, cursor: u64, count: i64) -> Result<(u64, Vec<Element>)> {
-        if self.len_upto(cx, id, SCAN_ALL_AT_ONCE + 1)? <= SCAN_ALL_AT_ONCE {
-            return Ok((0, self.all(cx, id)?));
-        }
-        let mut dicts = Dictionaries::default();
-        let bound = ScanBound::from_cursor(cursor);
-        let dict = match bound.shared {
-            0 => None,
-            _ => dicts.get(self, cx, id, bound.blob, bound.lead)?,
-        };
-        // A bound whose dictionary changed under it cannot be trusted: start over, which
-        // may repeat elements (Redis allows that) but never skips one.
-        let (blob, start) = bound.resolve(dict).unwrap_or((false, Vec::new()));
-        let start = if blob {
-            ValueRef::Blob(&start)
-        } else {
-            ValueRef::Text(&start)
-        };
-        let mut stmt = cx.conn.prepare_cached(self.from)?;
-        let mut rows = stmt.query(params![id, ToSqlOutput::Borrowed(start)])?;
-        let mut out: Vec<Element> = Vec::new();
-        while let Some(r) = rows.next()? {
-            let elem = element(r, self.with_value)?;
-            // Past COUNT, the page runs on while the last element returned starts with
-            // the next one's bound, so the next page starts exactly after this one.
-            if let (Some(last), Some(&lead)) = (out.last(), elem.0.first()) {
-                if out.len() as i64 >= count {
-                    let dict = dicts.get(self, cx, id, is_blob(&elem.0), lead)?;
-                    let next = ScanBound::of(&elem.0, dict);
-                    if !next.covers(&last.0, &elem.0) {
-                        return Ok((next.to_cursor(), out));
-                    }
-                }
-            }
-            out.push(elem);
-        }
-        Ok((0, out))
+    /// Removes `elem` from key `id`; true if it was there.
+    pub fn remove(&self, cx: &Ctx, id: i64, elem: &[u8]) -> Result<bool> {
+        let mut stmt = cx.conn.prepare_cached(self.remove)?;
+        Ok(stmt.execute(params![id, value::to_sql(elem)])? == 1)
     }
-}
 
-/// Per storage class and leading byte, the key's first element starting with that byte,
-/// read at most once per call: the dictionaries [`ScanBound`]s abbreviate against.
-#[derive(Default)]
-struct Dictionaries(HashMap<(bool, u8), Option<Vec<u8>>>);
-
-impl Dictionaries {
-    fn get(
-        &mut self,
-        table: &Table,
+    /// Removes each of `elems` from key `id`; returns how many were there. The caller
+    /// records the removal ([`Ctx::shrink`]).
+    pub fn remove_each<E: AsRef<[u8]>>(
+        &self,
         cx: &Ctx,
         id: i64,
-        blob: bool,
-        lead: u8,
-    ) -> Result<Option<&[u8]>> {
-        let slot = match self.0.entry((blob, lead)) {
-            Entry::Occupied(e) => e.into_mut(),
-            Entry::Vacant(e) => {
-                let seek = [lead];
-                let start = if blob {
-                    ValueRef::Blob(&seek)
-                } else {
-                    ValueRef::Text(&seek)
-                };
-                let mut stmt = cx.conn.prepare_cached(table.first_from)?;
-                let first = stmt
-                    .query_row(params![id, ToSqlOutput::Borrowed(start)], |r| {
-                        Ok(value::from_sql(r.get_ref(0)?).unwrap_or_default())
-                    })
-                    .optional()?;
-                e.insert(first.filter(|f| is_blob(f) == blob && f.first() == Some(&lead)))
-            }
-        };
-        Ok(slot.as_deref())
+        elems: impl IntoIterator<Item = E>,
+    ) -> Result<i64> {
+        let mut n = 0;
+        for e in elems {
+            n += self.remove(cx, id, e.as_ref())? as i64;
+        }
+        Ok(n)
     }
-}
 
-/// True if `element`'s canonical SQL value is a BLOB (not UTF-8, or holding NUL).
-fn is_blob(element: &[u8]) -> bool {
-    matches!(
-        value::to_sql(element),
-        ToSqlOutput::Borrowed(ValueRef::Blob(_))
-    )
+    /// HDEL, SREM and ZREM: `key element [element ...]` on a collection of type `ty`;
+    /// deletes the key when it empties, replies how many elements went.
+    pub fn remove_command(&self, cx: &mut Ctx, a: &mut Args, ty: KeyType) -> Result<Reply> {
+        let key = a.next_bytes()?;
+        let Some(row) = cx.lookup_write_typed(key, ty)? else {
+            return Ok(Reply::Int(0));
+        };
+        let removed = self.remove_each(cx, row.id, a.rest())?;
+        if removed > 0 {
+            cx.shrink(&row, removed)?;
+        }
+        Ok(Reply::Int(removed))
+    }
+
+    /// One SCAN page of collection `row` for HSCAN, SSCAN and ZSCAN: (next cursor,
+    /// elements), unfiltered. A collection of at most [`scan::SCAN_ALL_AT_ONCE`] elements
+    /// comes back whole, in its compact encoding's order, with cursor 0; a larger one
+    /// pages through [`scan::page`].
+    pub fn scan(
+        &self,
+        cx: &Ctx,
+        row: &KeyRow,
+        cursor: u64,
+        count: i64,
+    ) -> Result<(u64, Vec<Element<T>>)> {
+        if row.len <= scan::SCAN_ALL_AT_ONCE {
+            return Ok((0, self.read(cx, self.small, row.id)?));
+        }
+        scan::page(cx, self, row.id, cursor, count)
+    }
 }
 
 /// `k` distinct positions out of `0..n` (`k < n`), ascending: Robert Floyd's sampling,
@@ -365,125 +383,6 @@ pub fn distinct_positions(n: u64, k: u64) -> Vec<u64> {
     v
 }
 
-/// Where an HSCAN/SSCAN page resumes, packed into the 64-bit cursor: a prefix of the
-/// first element not yet returned, so the next page is one index range, `>= bound`, and
-/// no state is kept between calls.
-///
-/// Elements are read in primary-key order (TEXT before BLOB, bytes within each). A page
-/// that reached COUNT runs on while the last returned element starts with the bound of
-/// the next one, N, and stops at the first N whose bound it does not start with. Every
-/// returned element then sorts below that bound (an element at or above a prefix of N
-/// but below N starts with that prefix), so the next page starts exactly after the last
-/// one: nothing present for the whole iteration is missed and nothing is returned twice.
-/// Elements sharing a whole bound always land in one page, which COUNT (a hint in Redis
-/// too) cannot split.
-///
-/// 64 bits hold few bytes, and names such as `user:000123` share long prefixes, so a
-/// bound abbreviates. It names N's storage class and first byte; the dictionary D is the
-/// key's first element of that class starting with that byte, which the next call finds
-/// again with one indexed lookup. The bound is D's first `shared` bytes (those it has in
-/// common with N) and up to 3 more bytes of N. Every element between D and N starts with
-/// the shared bytes, so deleting elements before N does not change them; only deleting
-/// every element from D to N, or adding a smaller one with the same first byte and
-/// another prefix, does. A 23-bit hash of the shared bytes detects that, and the
-/// iteration then starts over: it may repeat elements, as Redis allows, but skips none.
-///
-/// Layout, high bits first: BLOB (1) · shared length (6, at most 63) · extra length (2)
-/// · first byte (8) · extra bytes (24) · hash of the shared bytes (23). Cursor 0 is the
-/// empty TEXT bound with no dictionary: the start.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScanBound {
-    blob: bool,
-    shared: usize,
-    lead: u8,
-    extra: Vec<u8>,
-    check: u64,
-}
-
-impl ScanBound {
-    const MAX_SHARED: usize = 63;
-    const MAX_EXTRA: usize = 3;
-    const CHECK_BITS: u32 = 23;
-
-    /// The bound of `element`, abbreviated against `dict`: the key's first element with
-    /// the same storage class and first byte (`None` to spell the bound out).
-    pub fn of(element: &[u8], dict: Option<&[u8]>) -> ScanBound {
-        let shared = dict.map_or(0, |d| {
-            let common = d.iter().zip(element).take_while(|(a, b)| a == b).count();
-            common.min(Self::MAX_SHARED)
-        });
-        let end = element.len().min(shared + Self::MAX_EXTRA);
-        ScanBound {
-            blob: is_blob(element),
-            shared,
-            lead: if shared > 0 { element[0] } else { 0 },
-            extra: element[shared..end].to_vec(),
-            check: if shared > 0 {
-                Self::hash(&element[..shared])
-            } else {
-                0
-            },
-        }
-    }
-
-    /// FNV-1a, truncated: stable across processes and versions, as cursors must be.
-    fn hash(bytes: &[u8]) -> u64 {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in bytes {
-            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
-        }
-        h & ((1 << Self::CHECK_BITS) - 1)
-    }
-
-    /// Unpacks a cursor. Any number unpacks to some bound.
-    pub fn from_cursor(cursor: u64) -> ScanBound {
-        let extra_len = ((cursor >> 55) & 0x3) as usize;
-        let extra = (0..extra_len)
-            .map(|i| (cursor >> (39 - 8 * i)) as u8)
-            .collect();
-        ScanBound {
-            blob: cursor >> 63 == 1,
-            shared: ((cursor >> 57) & 0x3f) as usize,
-            lead: (cursor >> 47) as u8,
-            extra,
-            check: cursor & ((1 << Self::CHECK_BITS) - 1),
-        }
-    }
-
-    /// Packs the bound into a cursor.
-    pub fn to_cursor(&self) -> u64 {
-        let mut c = (self.blob as u64) << 63
-            | (self.shared as u64) << 57
-            | (self.extra.len() as u64) << 55
-            | u64::from(self.lead) << 47
-            | self.check;
-        for (i, b) in self.extra.iter().enumerate() {
-            c |= u64::from(*b) << (39 - 8 * i);
-        }
-        c
-    }
-
-    /// True if `earlier` (an element that sorts before `element`, whose bound this is)
-    /// starts with the bound, so a page cannot end between the two.
-    fn covers(&self, earlier: &[u8], element: &[u8]) -> bool {
-        let len = self.shared + self.extra.len();
-        is_blob(earlier) == self.blob && earlier.starts_with(&element[..len])
-    }
-
-    /// The bound's storage class and bytes, given the key's current dictionary for its
-    /// class and first byte; `None` when the dictionary lost the shared bytes.
-    pub fn resolve(&self, dict: Option<&[u8]>) -> Option<(bool, Vec<u8>)> {
-        if self.shared == 0 {
-            return Some((self.blob, self.extra.clone()));
-        }
-        let prefix = dict?.get(..self.shared)?;
-        if prefix[0] != self.lead || Self::hash(prefix) != self.check {
-            return None;
-        }
-        Some((self.blob, [prefix, &self.extra].concat()))
-    }
-}
-
 /// Parses the count of SRANDMEMBER / HRANDFIELD as Redis 7.0 does: an integer in
 /// `-i64::MAX..=i64::MAX`.
 pub fn parse_random_count(raw: &[u8]) -> Result<i64> {
@@ -496,8 +395,46 @@ pub fn parse_random_count(raw: &[u8]) -> Result<i64> {
     }
 }
 
+/// HMGET, SMISMEMBER and ZMSCORE: `key element [element ...]`, one reply per element,
+/// `probe`'s on the collection of type `ty`, or `missing` for each when there is none.
+pub fn probe_each(
+    cx: &mut Ctx,
+    a: &mut Args,
+    ty: KeyType,
+    missing: Reply,
+    probe: impl Fn(&Ctx, i64, &[u8]) -> Result<Reply>,
+) -> Result<Reply> {
+    let key = a.next_bytes()?;
+    let row = cx.lookup_typed(key, ty)?;
+    let replies = a.rest().iter().map(|elem| match row {
+        Some(row) => probe(cx, row.id, elem),
+        None => Ok(missing.clone()),
+    });
+    Ok(Reply::Array(replies.collect::<Result<_>>()?))
+}
+
+/// Reads `[count [WITH...]]` after the key of HRANDFIELD (`with` is `WITHVALUES`) and
+/// ZRANDMEMBER (`WITHSCORES`) as Redis 7.0 does: `None` without a count, else the count
+/// and whether the option was given.
+pub fn parse_random_args(a: &mut Args, with: &str) -> Result<Option<(i64, bool)>> {
+    if a.is_empty() {
+        return Ok(None);
+    }
+    let count = parse_random_count(a.next_bytes()?)?;
+    let with_values = match a.rest() {
+        [] => false,
+        [opt] if is(opt, with) => true,
+        _ => return Err(Error::Syntax),
+    };
+    // Redis refuses counts whose doubled reply length would overflow.
+    if with_values && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&count) {
+        return Err(Error::err("value is out of range"));
+    }
+    Ok(Some((count, with_values)))
+}
+
 /// Refuses a repeated-pick count Redlite will not materialize (see [`MAX_REPEATED_PICKS`]).
-pub fn check_repeated_picks(count: u64) -> Result<()> {
+fn check_repeated_picks(count: u64) -> Result<()> {
     if count > MAX_REPEATED_PICKS {
         return Err(Error::err(format!(
             "value is out of range, value must between -{MAX_REPEATED_PICKS} and 9223372036854775807"
@@ -510,7 +447,7 @@ pub fn check_repeated_picks(count: u64) -> Result<()> {
 // Storage
 
 /// True if `member` is in set `id` (one indexed lookup).
-fn contains(cx: &Ctx, id: i64, member: &[u8]) -> Result<bool> {
+pub fn contains(cx: &Ctx, id: i64, member: &[u8]) -> Result<bool> {
     let mut stmt = cx
         .conn
         .prepare_cached("SELECT 1 FROM redlite_sets WHERE key_id = ?1 AND member = ?2")?;
@@ -525,27 +462,15 @@ fn add(cx: &Ctx, id: i64, member: &[u8]) -> Result<bool> {
     Ok(stmt.execute(params![id, value::to_sql(member)])? == 1)
 }
 
-/// Removes `member` from set `id`; true if it was there.
-fn remove(cx: &Ctx, id: i64, member: &[u8]) -> Result<bool> {
-    let mut stmt = cx
-        .conn
-        .prepare_cached("DELETE FROM redlite_sets WHERE key_id = ?1 AND member = ?2")?;
-    Ok(stmt.execute(params![id, value::to_sql(member)])? == 1)
-}
-
 /// The members of set `id`, in byte order.
 pub fn members(cx: &Ctx, id: i64) -> Result<Vec<Vec<u8>>> {
     Ok(SETS.all(cx, id)?.into_iter().map(|e| e.0).collect())
 }
 
-/// After removing members from set `id`: deletes the key if it is empty, else records
-/// the write.
-fn removed_from(cx: &mut Ctx, id: i64) -> Result<()> {
-    if SETS.is_empty(cx, id)? {
-        cx.delete_id(id)
-    } else {
-        cx.touch(id)
-    }
+/// Number of distinct byte strings among `items`: the length a new collection gets
+/// from them (a member or field named twice is stored once).
+pub fn distinct<'a>(items: impl Iterator<Item = &'a [u8]>) -> i64 {
+    items.collect::<HashSet<&[u8]>>().len() as i64
 }
 
 /// Looks up the live sets among `keys` for reading: `WRONGTYPE` if any key holds
@@ -559,29 +484,17 @@ fn lookup_sets(cx: &Ctx, keys: &[Vec<u8>]) -> Result<Vec<Option<KeyRow>>> {
 /// SINTER over looked-up sets, stopping after `limit` members (0 = no limit): walks the
 /// smallest set and probes the others by index.
 fn intersect(cx: &Ctx, sets: &[Option<KeyRow>], limit: usize) -> Result<Vec<Vec<u8>>> {
-    let Some(mut ids) = sets
+    // (length, id) of each set; any missing set makes the intersection empty.
+    let Some(mut sized) = sets
         .iter()
-        .map(|s| s.map(|r| r.id))
-        .collect::<Option<Vec<i64>>>()
+        .map(|s| s.map(|r| (r.len, r.id)))
+        .collect::<Option<Vec<(i64, i64)>>>()
     else {
         return Ok(Vec::new());
     };
-    ids.sort_unstable();
-    ids.dedup();
-    // Walk the smallest set. Sizes are measured up to a cap first, so that one small set
-    // spares counting the large ones in full.
-    const CAP: i64 = 1024;
-    let mut sized = ids
-        .iter()
-        .map(|&id| Ok((SETS.len_upto(cx, id, CAP)? as u64, id)))
-        .collect::<Result<Vec<_>>>()?;
-    if sized.iter().all(|&(n, _)| n >= CAP as u64) {
-        sized = ids
-            .iter()
-            .map(|&id| Ok((SETS.len(cx, id)?, id)))
-            .collect::<Result<Vec<_>>>()?;
-    }
+    // Walk the smallest set; a set named twice is probed once.
     sized.sort_unstable();
+    sized.dedup();
     let Some((&(_, first), others)) = sized.split_first() else {
         return Ok(Vec::new());
     };
@@ -651,7 +564,7 @@ fn store(cx: &mut Ctx, dest: &[u8], members: &[Vec<u8>]) -> Result<i64> {
         cx.delete_id(row.id)?;
     }
     if !members.is_empty() {
-        let id = cx.create(dest, KeyType::Set, None)?;
+        let id = cx.create_with_len(dest, KeyType::Set, members.len() as i64)?;
         for m in members {
             add(cx, id, m)?;
         }
@@ -665,35 +578,29 @@ fn store(cx: &mut Ctx, dest: &[u8], members: &[Vec<u8>]) -> Result<i64> {
 /// SADD key member [member ...]
 pub fn cmd_sadd(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     let key = a.next_bytes()?;
+    let members = a.rest();
     let existing = cx.lookup_write_typed(key, KeyType::Set)?;
     let id = match existing {
         Some(row) => row.id,
-        None => cx.create(key, KeyType::Set, None)?,
+        None => cx.create_with_len(
+            key,
+            KeyType::Set,
+            distinct(members.iter().map(Vec::as_slice)),
+        )?,
     };
     let mut added = 0;
-    for m in a.rest() {
+    for m in members {
         added += add(cx, id, m)? as i64;
     }
     if existing.is_some() && added > 0 {
-        cx.touch(id)?;
+        cx.touch_len(id, added)?;
     }
     Ok(Reply::Int(added))
 }
 
 /// SREM key member [member ...]
 pub fn cmd_srem(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
-    let key = a.next_bytes()?;
-    let Some(row) = cx.lookup_write_typed(key, KeyType::Set)? else {
-        return Ok(Reply::Int(0));
-    };
-    let mut removed = 0;
-    for m in a.rest() {
-        removed += remove(cx, row.id, m)? as i64;
-    }
-    if removed > 0 {
-        removed_from(cx, row.id)?;
-    }
-    Ok(Reply::Int(removed))
+    SETS.remove_command(cx, a, KeyType::Set)
 }
 
 /// SMEMBERS key
@@ -740,27 +647,14 @@ pub fn cmd_sismember(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
 
 /// SMISMEMBER key member [member ...]
 pub fn cmd_smismember(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
-    let key = a.next_bytes()?;
-    let row = cx.lookup_typed(key, KeyType::Set)?;
-    let mut out = Vec::with_capacity(a.remaining());
-    for m in a.rest() {
-        let found = match row {
-            Some(row) => contains(cx, row.id, m)?,
-            None => false,
-        };
-        out.push(Reply::Int(found as i64));
-    }
-    Ok(Reply::Array(out))
+    probe_each(cx, a, KeyType::Set, Reply::Int(0), |cx, id, m| {
+        Ok(Reply::Int(contains(cx, id, m)? as i64))
+    })
 }
 
 /// SCARD key
 pub fn cmd_scard(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
-    let key = a.next_bytes()?;
-    let n = match cx.lookup_typed(key, KeyType::Set)? {
-        Some(row) => SETS.len(cx, row.id)? as i64,
-        None => 0,
-    };
-    Ok(Reply::Int(n))
+    Ok(Reply::Int(cx.len_typed(a.next_bytes()?, KeyType::Set)?))
 }
 
 /// SPOP key [count]
@@ -785,26 +679,24 @@ pub fn cmd_spop(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
         });
     };
     let Some(count) = count else {
-        let Some((m, _)) = SETS.random_one(cx, row.id)? else {
+        let Some((m, _)) = SETS.random_one(cx, row.id, row.len)? else {
             return Ok(Reply::Nil);
         };
-        remove(cx, row.id, &m)?;
-        removed_from(cx, row.id)?;
+        SETS.remove(cx, row.id, &m)?;
+        cx.shrink(&row, 1)?;
         return Ok(Reply::Bulk(m));
     };
     if count == 0 {
         return Ok(Reply::Set(Vec::new()));
     }
-    let (picked, all) = SETS.random_distinct(cx, row.id, count)?;
+    let (picked, all) = SETS.random_distinct(cx, row.id, row.len, count)?;
     let picked: Vec<Vec<u8>> = picked.into_iter().map(|e| e.0).collect();
     if all {
         // The whole set: one delete, its members go by cascade.
         cx.delete_id(row.id)?;
     } else {
-        for m in &picked {
-            remove(cx, row.id, m)?;
-        }
-        cx.touch(row.id)?;
+        SETS.remove_each(cx, row.id, &picked)?;
+        cx.touch_len(row.id, -(picked.len() as i64))?;
     }
     Ok(set_reply(picked))
 }
@@ -819,21 +711,12 @@ pub fn cmd_srandmember(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     };
     let row = cx.lookup_typed(key, KeyType::Set)?;
     let Some(count) = count else {
-        let m = match row {
-            Some(row) => SETS.random_one(cx, row.id)?.map(|e| e.0),
-            None => None,
-        };
-        return Ok(Reply::bulk_or_nil(m));
+        return SETS.random_one_reply(cx, row);
     };
     let Some(row) = row else {
         return Ok(Reply::Array(Vec::new()));
     };
-    let picked = if count >= 0 {
-        SETS.random_distinct(cx, row.id, count as u64)?.0
-    } else {
-        check_repeated_picks(count.unsigned_abs())?;
-        SETS.random_repeated(cx, row.id, count.unsigned_abs())?
-    };
+    let picked = SETS.random_count(cx, &row, count)?;
     Ok(Reply::bulks(picked.into_iter().map(|e| e.0)))
 }
 
@@ -851,18 +734,18 @@ pub fn cmd_smove(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     if src == dst {
         return Ok(Reply::Int(contains(cx, from.id, member)? as i64));
     }
-    if !remove(cx, from.id, member)? {
+    if !SETS.remove(cx, from.id, member)? {
         return Ok(Reply::Int(0));
     }
-    removed_from(cx, from.id)?;
+    cx.shrink(&from, 1)?;
     match to {
         Some(to) => {
-            add(cx, to.id, member)?;
+            let added = add(cx, to.id, member)?;
             // Redis signals the destination as modified even when it had the member.
-            cx.touch(to.id)?;
+            cx.touch_len(to.id, added as i64)?;
         }
         None => {
-            let id = cx.create(dst, KeyType::Set, None)?;
+            let id = cx.create_with_len(dst, KeyType::Set, 1)?;
             add(cx, id, member)?;
         }
     }
@@ -943,25 +826,16 @@ pub fn cmd_sintercard(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
 
 /// SSCAN key cursor [MATCH pattern] [COUNT count]
 pub fn cmd_sscan(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
-    let key = a.next_bytes()?;
-    let cursor = keys::parse_cursor(a.next_bytes()?)?;
-    let o = keys::parse_scan_opts(a, false)?;
-    let Some(row) = cx.lookup_typed(key, KeyType::Set)? else {
-        return Ok(scan_reply(0, Vec::new()));
+    let Some((row, cursor, o)) = scan::start(cx, a, KeyType::Set)? else {
+        return Ok(scan::reply(0, Vec::new()));
     };
-    let (next, page) = SETS.scan(cx, row.id, cursor, o.count)?;
+    let (next, page) = SETS.scan(cx, &row, cursor, o.count)?;
     let items = page
         .into_iter()
-        .map(|e| e.0)
-        .filter(|m| o.pattern.is_none_or(|p| glob_match(p, m, false)))
-        .map(Reply::Bulk)
+        .filter(|(m, _)| o.matches(m))
+        .map(|(m, _)| Reply::Bulk(m))
         .collect();
-    Ok(scan_reply(next, items))
-}
-
-/// The `[cursor, [items]]` reply of the SCAN family.
-pub fn scan_reply(cursor: u64, items: Vec<Reply>) -> Reply {
-    Reply::Array(vec![Reply::bulk(cursor.to_string()), Reply::Array(items)])
+    Ok(scan::reply(next, items))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -979,7 +853,7 @@ fn produce_sscan(cx: &mut Ctx, args: &[Option<Vec<u8>>]) -> Result<Vec<Vec<Value
     };
     Ok(members(cx, row.id)?
         .into_iter()
-        .filter(|m| pattern.is_none_or(|p| glob_match(p, m, false)))
+        .filter(|m| glob::matches(pattern, m))
         .map(|m| vec![value::to_value(m)])
         .collect())
 }
@@ -987,39 +861,6 @@ fn produce_sscan(cx: &mut Ctx, args: &[Option<Vec<u8>>]) -> Result<Vec<Vec<Value
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn scan_bounds_round_trip_through_cursors() {
-        let long = [b'x'; 100];
-        let cases: [(&[u8], Option<&[u8]>); 8] = [
-            (b"", None),
-            (b"a", None),
-            (b"abcdefghij", None),
-            (b"user:123456", Some(b"user:000001")),
-            (b"\xff\x00", Some(b"\xff")),
-            (b"\x00", None),
-            ("\u{e9}t\u{e9}".as_bytes(), Some("\u{e9}".as_bytes())),
-            (&long, Some(&long[..90])),
-        ];
-        for (elem, dict) in cases {
-            let b = ScanBound::of(elem, dict);
-            assert_eq!(ScanBound::from_cursor(b.to_cursor()), b, "{elem:?}");
-            let (blob, bytes) = b.resolve(dict).unwrap();
-            assert_eq!(blob, is_blob(elem));
-            assert!(elem.starts_with(&bytes), "{elem:?} {bytes:?}");
-        }
-        assert_eq!(ScanBound::of(b"", None).to_cursor(), 0);
-        assert_ne!(ScanBound::of(b"\x00", None).to_cursor(), 0);
-        // Abbreviated against the dictionary, the bound keeps 3 bytes past the shared
-        // part, and survives a new dictionary with the same shared bytes.
-        let b = ScanBound::of(b"user:123456", Some(b"user:000001"));
-        assert_eq!(b.resolve(Some(b"user:000002")).unwrap().1, b"user:123");
-        assert_eq!(b.resolve(Some(b"user:")).unwrap().1, b"user:123");
-        // A dictionary that lost the shared bytes is detected.
-        assert_eq!(b.resolve(Some(b"usez:000001")), None);
-        assert_eq!(b.resolve(Some(b"use")), None);
-        assert_eq!(b.resolve(None), None);
-    }
 
     #[test]
     fn floyd_positions_are_distinct_sorted_and_in_range() {

@@ -68,6 +68,15 @@ pub static TABLE_FNS: &[TableFn] = &[
     },
 ];
 
+/// An integer argument of a table function, or `default` when it is not given; text
+/// that is not an integer is the error its command would give.
+pub fn int_arg(arg: &Option<Vec<u8>>, default: i64) -> Result<i64> {
+    match arg {
+        Some(raw) => crate::num::parse_i64(raw).ok_or(Error::NotInteger),
+        None => Ok(default),
+    }
+}
+
 fn ttl_secs(cx: &Ctx, expire_at: Option<i64>) -> i64 {
     expire_at.map_or(-1, |at| ((at - cx.now_ms).max(0) + 500) / 1000)
 }

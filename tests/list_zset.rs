@@ -615,6 +615,20 @@ fn strings(r: &Reply) -> Vec<Vec<u8>> {
     }
 }
 
+/// The `[member, score]` pairs of a WITHSCORES reply (RESP3's shape).
+fn scored(r: &Reply) -> Vec<(Vec<u8>, f64)> {
+    match r {
+        Reply::Pairs(pairs) => pairs
+            .iter()
+            .map(|p| match p {
+                (Reply::Bulk(m), Reply::Double(s)) => (m.clone(), *s),
+                other => panic!("not a member and a double: {other:?}"),
+            })
+            .collect(),
+        other => panic!("not pairs: {other:?}"),
+    }
+}
+
 #[test]
 fn zrandmember_counts() {
     let mut db = Db::new();
@@ -650,15 +664,14 @@ fn zrandmember_counts() {
     assert_eq!(seen.len(), 50, "5000 draws from 50 members reach them all");
 
     // WITHSCORES pairs each member with its own score.
-    let got = strings(&db.exec(&[b"ZRANDMEMBER", b"z", b"-300", b"WITHSCORES"]));
-    assert_eq!(got.len(), 600);
-    for pair in got.chunks(2) {
-        let m = String::from_utf8(pair[0].clone()).unwrap();
-        let i: usize = m[1..].parse().unwrap();
-        assert_eq!(pair[1], i.to_string().into_bytes());
+    let got = scored(&db.exec(&[b"ZRANDMEMBER", b"z", b"-300", b"WITHSCORES"]));
+    assert_eq!(got.len(), 300);
+    for (m, score) in got {
+        let i: usize = String::from_utf8(m).unwrap()[1..].parse().unwrap();
+        assert_eq!(score, i as f64);
     }
-    let got = strings(&db.exec(&[b"ZRANDMEMBER", b"z", b"10", b"WITHSCORES"]));
-    assert_eq!(got.len(), 20);
+    let got = scored(&db.exec(&[b"ZRANDMEMBER", b"z", b"10", b"WITHSCORES"]));
+    assert_eq!(got.len(), 10);
 
     // Without a count: one member.
     match db.exec(&[b"ZRANDMEMBER", b"z"]) {
@@ -685,6 +698,102 @@ fn zrandmember_counts() {
     );
 }
 
+/// Reply shapes as a real Redis 7.0.15 sends them in RESP3 (checked in a raw `HELLO 3`
+/// session): doubles, `[member, score]` pairs, flat pops, ZMPOP's nesting, and ZSCAN's
+/// bulk-string scores. RESP2 flattens pairs and spells doubles as `%.17g` bulk strings,
+/// which the script files check.
+#[test]
+fn zset_replies_have_redis_resp3_shapes() {
+    let mut db = Db::new();
+    db.script(&[
+        ("ZADD z 1 a 2.5 b 3 c", "(integer) 3"),
+        ("ZADD y 1 a 5 x", "(integer) 2"),
+    ]);
+    let d = Reply::Double;
+    let pairs = |items: &[(&[u8], f64)]| {
+        Reply::Pairs(items.iter().map(|(m, s)| (bulk(m), d(*s))).collect())
+    };
+    let a = 1.0 + 0.1;
+    let cases: Vec<(&str, Reply)> = vec![
+        ("ZSCORE z b", d(2.5)),
+        ("ZSCORE z nope", Reply::Nil),
+        ("ZINCRBY z 0.1 a", d(a)),
+        ("ZADD z INCR 1 c", d(4.0)),
+        ("ZADD z INCR NX 1 c", Reply::Nil),
+        (
+            "ZMSCORE z a nope b",
+            Reply::Array(vec![d(a), Reply::Nil, d(2.5)]),
+        ),
+        (
+            "ZRANGE z 0 -1",
+            Reply::Array(vec![bulk(b"a"), bulk(b"b"), bulk(b"c")]),
+        ),
+        (
+            "ZRANGE z 0 -1 WITHSCORES",
+            pairs(&[(b"a", a), (b"b", 2.5), (b"c", 4.0)]),
+        ),
+        (
+            "ZREVRANGE z 0 1 WITHSCORES",
+            pairs(&[(b"c", 4.0), (b"b", 2.5)]),
+        ),
+        (
+            "ZRANGEBYSCORE z 2 10 WITHSCORES",
+            pairs(&[(b"b", 2.5), (b"c", 4.0)]),
+        ),
+        (
+            "ZREVRANGEBYSCORE z 10 2 WITHSCORES",
+            pairs(&[(b"c", 4.0), (b"b", 2.5)]),
+        ),
+        ("ZRANGE z 0 2 BYSCORE WITHSCORES", pairs(&[(b"a", a)])),
+        ("ZRANGEBYLEX z - (b", Reply::Array(vec![bulk(b"a")])),
+        ("ZRANDMEMBER z 0 WITHSCORES", pairs(&[])),
+        (
+            "ZUNION 2 z y WITHSCORES",
+            pairs(&[(b"a", a + 1.0), (b"b", 2.5), (b"c", 4.0), (b"x", 5.0)]),
+        ),
+        ("ZINTER 2 z y WITHSCORES", pairs(&[(b"a", a + 1.0)])),
+        ("ZDIFF 2 z y WITHSCORES", pairs(&[(b"b", 2.5), (b"c", 4.0)])),
+        ("ZDIFF 2 z y", Reply::Array(vec![bulk(b"b"), bulk(b"c")])),
+        (
+            "ZSCAN z 0",
+            Reply::Array(vec![
+                bulk(b"0"),
+                Reply::Array(vec![
+                    bulk(b"a"),
+                    bulk(b"1.1000000000000001"),
+                    bulk(b"b"),
+                    bulk(b"2.5"),
+                    bulk(b"c"),
+                    bulk(b"4"),
+                ]),
+            ]),
+        ),
+        ("ZPOPMIN z", Reply::Array(vec![bulk(b"a"), d(a)])),
+        ("ZPOPMIN z 1", pairs(&[(b"b", 2.5)])),
+        ("ZPOPMAX z 2", pairs(&[(b"c", 4.0)])),
+        ("ZPOPMIN nokey", Reply::Array(vec![])),
+        ("ZADD z 1 a 2 b", Reply::Int(2)),
+        (
+            "ZMPOP 1 z MIN",
+            Reply::Array(vec![
+                bulk(b"z"),
+                Reply::Array(vec![Reply::Array(vec![bulk(b"a"), d(1.0)])]),
+            ]),
+        ),
+        ("ZMPOP 1 nokey MIN", Reply::NilArray),
+    ];
+    for (line, want) in cases {
+        let parts = common::split(line);
+        let argv: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+        assert_eq!(db.exec(&argv), want, "{line}");
+    }
+    let picked = scored(&db.exec(&[b"ZRANDMEMBER", b"y", b"-3", b"WITHSCORES"]));
+    assert_eq!(picked.len(), 3);
+    assert!(picked
+        .iter()
+        .all(|(m, s)| (m.as_slice(), *s) == (b"a", 1.0) || (m.as_slice(), *s) == (b"x", 5.0)));
+}
+
 #[test]
 fn binary_members_with_nul_bytes() {
     let mut db = Db::new();
@@ -699,7 +808,7 @@ fn binary_members_with_nul_bytes() {
     let order: Vec<&[u8]> = vec![b"", b"a", b"a\0", b"a\0b", b"b", b"\xff"];
     let want = Reply::Array(order.iter().map(|m| bulk(m)).collect());
     assert_eq!(db.exec(&[b"ZRANGE", b"z", b"0", b"-1"]), want);
-    assert_eq!(db.exec(&[b"ZSCORE", b"z", b"a\0b"]), bulk(b"1"));
+    assert_eq!(db.exec(&[b"ZSCORE", b"z", b"a\0b"]), Reply::Double(1.0));
     assert_eq!(db.exec(&[b"ZRANK", b"z", b"a\0b"]), Reply::Int(3));
     assert_eq!(db.exec(&[b"ZREVRANK", b"z", b"a\0"]), Reply::Int(3));
     assert_eq!(
@@ -709,10 +818,13 @@ fn binary_members_with_nul_bytes() {
     assert_eq!(db.exec(&[b"ZLEXCOUNT", b"z", b"[a\0", b"+"]), Reply::Int(4));
     assert_eq!(db.exec(&[b"ZREM", b"z", b"a\0", b"nope"]), Reply::Int(1));
     assert_eq!(db.exec(&[b"ZSCORE", b"z", b"a\0"]), Reply::Nil);
-    assert_eq!(db.exec(&[b"ZINCRBY", b"z", b"1", b"\xff"]), bulk(b"2"));
+    assert_eq!(
+        db.exec(&[b"ZINCRBY", b"z", b"1", b"\xff"]),
+        Reply::Double(2.0)
+    );
     assert_eq!(
         db.exec(&[b"ZPOPMAX", b"z"]),
-        Reply::Array(vec![bulk(b"\xff"), bulk(b"2")])
+        Reply::Array(vec![bulk(b"\xff"), Reply::Double(2.0)])
     );
     let scan = db.exec(&[b"ZSCAN", b"z", b"0", b"MATCH", b"a*"]);
     assert_eq!(
@@ -1213,21 +1325,32 @@ fn every_list_and_zset_statement_uses_an_index_and_never_sorts() {
 // Measurements (not assertions: speed belongs to `make bench`). Run with
 // `cargo test --release -p redlite --features bundled --test list_zset -- --ignored --nocapture`.
 
-/// A list and a sorted set of `n` elements, written straight into the tables (the
-/// commands would take minutes for a million).
+/// A list, a sorted set, a hash and a set of `n` elements each, written straight into
+/// the tables (the commands would take minutes for a million).
 fn big_collections(n: i64) -> Db {
     let mut db = Db::new();
     db.run("RPUSH l seed");
     db.run("ZADD z 0 seed");
+    db.run("HSET h seed v");
+    db.run("SADD s seed");
+    let upto = format!(
+        "WITH RECURSIVE i(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM i WHERE x + 1 < {n})"
+    );
+    let id = |key: &str| format!("(SELECT id FROM redlite_keys WHERE key = '{key}')");
+    let (l, z, h, s) = (id("l"), id("z"), id("h"), id("s"));
     db.conn
         .execute_batch(&format!(
             "DELETE FROM redlite_lists; DELETE FROM redlite_zsets;
+             DELETE FROM redlite_hashes; DELETE FROM redlite_sets;
              INSERT INTO redlite_lists (key_id, pos, value)
-               WITH RECURSIVE i(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM i WHERE x + 1 < {n})
-               SELECT (SELECT id FROM redlite_keys WHERE key = 'l'), x * {GAP}, 'v' || x FROM i;
+               {upto} SELECT {l}, x * {GAP}, 'v' || x FROM i;
              INSERT INTO redlite_zsets (key_id, member, score)
-               WITH RECURSIVE i(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM i WHERE x + 1 < {n})
-               SELECT (SELECT id FROM redlite_keys WHERE key = 'z'), 'm' || x, (x * 7919) % {n} FROM i;"
+               {upto} SELECT {z}, 'm' || x, (x * 7919) % {n} FROM i;
+             INSERT INTO redlite_hashes (key_id, field, value)
+               {upto} SELECT {h}, 'f' || x, 'v' || x FROM i;
+             INSERT INTO redlite_sets (key_id, member)
+               {upto} SELECT {s}, 'm' || x FROM i;
+             UPDATE redlite_keys SET len = {n};"
         ))
         .unwrap();
     db
@@ -1257,6 +1380,9 @@ fn time_per_call(db: &mut Db, lines: &str, iterations: u32) -> f64 {
 fn measure_costs_on_small_and_large_collections() {
     let (small, large) = (10i64, 1_000_000i64);
     let mut dbs = [big_collections(small), big_collections(large)];
+    for db in &mut dbs {
+        db.check_lengths = false;
+    }
     // m{n/2} has score n/2 (rank n/2), m1 has score 7919 % n.
     let lines = |n: i64| {
         let mid = format!("m{}", n / 2);
@@ -1285,6 +1411,20 @@ fn measure_costs_on_small_and_large_collections() {
             "ZCOUNT z 5 6".into(),
             "ZPOPMIN z; ZADD z 0 m0".into(),
             "ZCARD z".into(),
+            "ZRANGE z -3 2".into(),
+            "ZRANDMEMBER z".into(),
+            "ZRANDMEMBER z 5".into(),
+            format!("HGET h f{}", n / 2),
+            "HLEN h".into(),
+            "HRANDFIELD h".into(),
+            "HRANDFIELD h -5 WITHVALUES".into(),
+            format!("SISMEMBER s m{}", n / 2),
+            "SCARD s".into(),
+            "SRANDMEMBER s".into(),
+            "SRANDMEMBER s 5".into(),
+            "SRANDMEMBER s -5".into(),
+            // Refill from a fixed pool, so the small set keeps its 10 members.
+            "SPOP s; SADD s m0 m1 m2 m3 m4 m5 m6 m7 m8 m9".into(),
         ]
     };
     println!(

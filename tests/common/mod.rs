@@ -11,10 +11,17 @@ use rusqlite::Connection;
 /// 2026-01-01T00:00:00Z, a fixed start for every test clock.
 pub const T0: i64 = 1_767_225_600_000;
 
+/// Most elements the length check after every command counts (see
+/// [`Db::assert_lengths`]).
+pub const CHECKED_ELEMENTS: i64 = 200_000;
+
 pub struct Db {
     pub conn: Connection,
     pub session: Session,
     pub clock: ManualClock,
+    /// Whether [`Db::exec`] checks the stored lengths after each command (timings turn
+    /// it off, so that they measure the command alone).
+    pub check_lengths: bool,
 }
 
 impl Db {
@@ -25,16 +32,71 @@ impl Db {
             conn,
             session: Session::default(),
             clock: ManualClock::new(T0),
+            check_lengths: true,
         }
     }
 
-    /// Runs a command given as separate arguments.
+    /// Runs a command given as separate arguments, then checks that every key's stored
+    /// length still matches its rows (see [`Db::assert_lengths`]).
     pub fn exec(&mut self, argv: &[&[u8]]) -> Reply {
         let argv: Vec<Vec<u8>> = argv.iter().map(|a| a.to_vec()).collect();
-        match command::execute(&self.conn, &mut self.session, &self.clock, &argv) {
+        let reply = match command::execute(&self.conn, &mut self.session, &self.clock, &argv) {
             Ok(r) => r,
             Err(e) => Reply::Error(e.to_string()),
+        };
+        if self.check_lengths {
+            self.assert_lengths(&argv);
         }
+        reply
+    }
+
+    /// Asserts `redlite_keys.len = count(*)` of the key's rows for every key (0 for
+    /// strings), so every Rust test checks, after every step, that each write keeps the
+    /// length exact. The check counts every element, so it is skipped when the keyspace
+    /// holds more than [`CHECKED_ELEMENTS`] of them, which one cheap query over
+    /// `redlite_keys` tells (the timing tests build million-element keys). Streams are
+    /// left out until their module maintains the column.
+    pub fn assert_lengths(&self, argv: &[Vec<u8>]) {
+        let total: i64 = self
+            .conn
+            .query_row(
+                "SELECT coalesce(sum(len), 0) FROM redlite_keys WHERE type <> 6",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        if total > CHECKED_ELEMENTS {
+            return;
+        }
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT db, CAST(key AS BLOB), type, len, n FROM (SELECT db, key, type, len, \
+                 CASE type \
+                   WHEN 2 THEN (SELECT count(*) FROM redlite_hashes WHERE key_id = k.id) \
+                   WHEN 3 THEN (SELECT count(*) FROM redlite_lists WHERE key_id = k.id) \
+                   WHEN 4 THEN (SELECT count(*) FROM redlite_sets WHERE key_id = k.id) \
+                   WHEN 5 THEN (SELECT count(*) FROM redlite_zsets WHERE key_id = k.id) \
+                   ELSE 0 END AS n \
+                 FROM redlite_keys k WHERE type <> 6) WHERE len <> n",
+            )
+            .unwrap();
+        let wrong: Vec<String> = stmt
+            .query_map([], |r| {
+                Ok(format!(
+                    "db {} key {:?} (type {}): len {} but {} rows",
+                    r.get::<_, i64>(0)?,
+                    String::from_utf8_lossy(&r.get::<_, Vec<u8>>(1)?),
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?,
+                ))
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let cmd: Vec<_> = argv.iter().map(|a| String::from_utf8_lossy(a)).collect();
+        assert!(wrong.is_empty(), "after {cmd:?}: {}", wrong.join("; "));
     }
 
     /// Runs a command line split on spaces (double quotes group words) and renders the
