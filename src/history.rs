@@ -156,10 +156,11 @@ impl Snapshot {
             Snapshot::List(items) | Snapshot::Set(items) => {
                 Reply::Array(items.iter().map(bulk).collect())
             }
-            Snapshot::ZSet(pairs) => Reply::Array(
+            // As ZRANGE ... WITHSCORES: flat in RESP2, [member, score] pairs in RESP3.
+            Snapshot::ZSet(pairs) => Reply::Pairs(
                 pairs
                     .iter()
-                    .flat_map(|(m, s)| [bulk(m), Reply::Bulk(fmt_g17(*s).into_bytes())])
+                    .map(|(m, s)| (bulk(m), Reply::Double(*s)))
                     .collect(),
             ),
             Snapshot::Stream(entries) => Reply::Array(

@@ -38,13 +38,11 @@ struct CacheTab {
 
 impl Drop for CacheTab {
     fn drop(&mut self) {
-        match self.shared.lock() {
-            // Dropping the wrapper finalizes its statements; it does not close the
-            // connection it does not own.
-            Ok(mut state) => drop(state.take_cached()),
-            // Someone holds the state (cannot happen during close): leak the wrapper
-            // rather than finalize statements another call may be using.
-            Err(_) => {}
+        // Dropping the wrapper finalizes its statements; it does not close the connection
+        // it does not own. The lock cannot be held here: SQLite disconnects tables while
+        // closing, when no Redlite call can be running on this connection.
+        if let Ok(mut state) = self.shared.lock() {
+            drop(state.take_cached());
         }
     }
 }
@@ -69,7 +67,13 @@ unsafe impl<'vtab> VTab<'vtab> for CacheTab {
         let wrapper = unsafe { Connection::from_handle(db.handle())? };
         wrapper.set_prepared_statement_cache_capacity(64);
         shared.lock()?.set_cached(wrapper);
-        Ok((Cow::Borrowed(c"CREATE TABLE x(unused)"), CacheTab { base: ffi::sqlite3_vtab::default(), shared }))
+        Ok((
+            Cow::Borrowed(c"CREATE TABLE x(unused)"),
+            CacheTab {
+                base: ffi::sqlite3_vtab::default(),
+                shared,
+            },
+        ))
     }
 
     fn best_index(&self, info: &mut IndexInfo) -> rusqlite::Result<bool> {
@@ -78,7 +82,10 @@ unsafe impl<'vtab> VTab<'vtab> for CacheTab {
     }
 
     fn open(&'vtab mut self) -> rusqlite::Result<EmptyCursor<'vtab>> {
-        Ok(EmptyCursor { base: ffi::sqlite3_vtab_cursor::default(), phantom: PhantomData })
+        Ok(EmptyCursor {
+            base: ffi::sqlite3_vtab_cursor::default(),
+            phantom: PhantomData,
+        })
     }
 }
 
