@@ -176,7 +176,7 @@ impl StreamId {
         if self.ms > MAX_ROW_PART {
             None
         } else if self.seq > MAX_ROW_PART {
-            (self.ms < MAX_ROW_PART).then_some((self.ms as i64 + 1, 0))
+            (self.ms < MAX_ROW_PART).then(|| (self.ms as i64 + 1, 0))
         } else {
             Some((self.ms as i64, self.seq as i64))
         }

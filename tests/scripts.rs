@@ -78,6 +78,11 @@ fn lists_script() {
 }
 
 #[test]
+fn blocking_script() {
+    run_script("blocking.redis");
+}
+
+#[test]
 fn zsets_script() {
     run_script("zsets.redis");
 }

@@ -1,7 +1,7 @@
 //! Commands the server answers itself: the server-side command table, and the replies of
 //! HELLO, AUTH, RESET, CLIENT, COMMAND, CONFIG and INFO.
 //!
-//! The core's table ([`redlite::command::COMMANDS`]) holds only what the core can run.
+//! The core's table ([`redlite::command::all`]) holds only what the core can run.
 //! [`SERVER_COMMANDS`] adds the rows only a front end can run, with the same fields (they
 //! are `Spec`s with `run: None`), and [`SUBCOMMANDS`] the subcommands of the containers
 //! CLIENT, CONFIG and COMMAND, named `container|sub` as Redis names them. COMMAND COUNT,
@@ -16,7 +16,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::Ordering;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use redlite::command::{self, flag, Spec, COMMANDS};
+use redlite::command::{self, flag, Spec};
 use redlite::glob::glob_match;
 use redlite::{Error, Reply};
 use rusqlite::Connection;
@@ -294,6 +294,13 @@ pub static SUBCOMMANDS: &[Spec] = &[
         "Terminates open connections."
     ),
     row!(
+        "client|unblock",
+        -3,
+        flag::ADMIN | SUB,
+        "connection",
+        "Unblocks a client blocked by a blocking command from a different connection."
+    ),
+    row!(
         "client|setinfo",
         4,
         SUB,
@@ -505,6 +512,7 @@ const SUB_SINCE: &[(&str, &str)] = &[
     ("client|no-touch", "7.2.0"),
     ("client|setinfo", "7.2.0"),
     ("client|setname", "2.6.9"),
+    ("client|unblock", "5.0.0"),
     ("command|count", "2.8.13"),
     ("command|docs", "7.0.0"),
     ("command|getkeys", "2.8.13"),
@@ -547,7 +555,7 @@ fn since(name: &str) -> &'static str {
 
 /// Every top-level command: the core's, then the server's.
 pub fn all_commands() -> impl Iterator<Item = &'static Spec> {
-    COMMANDS.iter().chain(SERVER_COMMANDS.iter())
+    command::all().chain(SERVER_COMMANDS.iter())
 }
 
 /// A top-level command by name, ignoring ASCII case.
@@ -827,6 +835,8 @@ const CLIENT_HELP: &[&str] = &[
     "    Assign the name <name> to the current connection.",
     "SETINFO <LIB-NAME|LIB-VER> <value>",
     "    Set the client's library name or version.",
+    "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+    "    Unblock the specified blocked client.",
     "NO-EVICT (ON|OFF)",
     "    Accepted; Redlite never evicts clients.",
     "NO-TOUCH (ON|OFF)",
@@ -865,6 +875,7 @@ pub fn client(server: &Server, me: &ClientHandle, st: &mut ConnState, argv: &[Ve
         "info" => Reply::Verbatim(client_line(me).into_bytes()),
         "list" => client_list(server, argv),
         "kill" => client_kill(server, me, st, argv),
+        "unblock" => client_unblock(server, argv),
         "setinfo" => {
             let (attr, value) = (&argv[2], &argv[3]);
             let attr_text = printable(attr, 128);
@@ -907,6 +918,40 @@ pub fn client(server: &Server, me: &ClientHandle, st: &mut ConnState, argv: &[Ve
             printable(&argv[1], 128)
         )),
     }
+}
+
+/// `CLIENT UNBLOCK id [TIMEOUT|ERROR]`: ends another client's wait in a blocking command,
+/// as if it timed out (`*-1`) or with `-UNBLOCKED client unblocked via CLIENT UNBLOCK`.
+/// `:1` if that client was blocked, `:0` otherwise. Checks in Redis 7.0's order.
+fn client_unblock(server: &Server, argv: &[Vec<u8>]) -> Reply {
+    if argv.len() > 4 {
+        return Reply::Error(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
+            printable(&argv[1], 128)
+        ));
+    }
+    let error = match argv.get(3) {
+        None => false,
+        Some(reason) if is(reason, "timeout") => false,
+        Some(reason) if is(reason, "error") => true,
+        Some(_) => {
+            return Reply::Error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR".into())
+        }
+    };
+    let Some(id) = redlite::num::parse_i64(&argv[2]) else {
+        return Error::NotInteger.into();
+    };
+    let waiter = u64::try_from(id)
+        .ok()
+        .and_then(|id| server.engine.signals.blocked.client(id));
+    let reply = if error {
+        Reply::Error("UNBLOCKED client unblocked via CLIENT UNBLOCK".into())
+    } else {
+        // What a timed-out BLPOP, BLMOVE or XREAD gets.
+        Reply::NilArray
+    };
+    // The blocked connection sees its wait end and removes the registration itself.
+    Reply::Int(waiter.is_some_and(|w| w.complete(reply)).into())
 }
 
 fn client_list(server: &Server, argv: &[Vec<u8>]) -> Reply {
@@ -963,6 +1008,9 @@ pub fn client_line(c: &ClientHandle) -> String {
     }
     if info.multi >= 0 {
         flags.push('x');
+    }
+    if c.is_blocked() {
+        flags.push('b');
     }
     if c.unix {
         flags.push('U');
@@ -1700,9 +1748,10 @@ pub fn info_text(server: &Server, sections: &[&str], keyspace: Option<&Keyspace>
                 kv("connected_clients", &server.connected_clients());
                 kv("cluster_connections", &0);
                 kv("maxclients", &cfg.maxclients);
-                kv("blocked_clients", &0);
+                let blocked = &server.engine.signals.blocked;
+                kv("blocked_clients", &blocked.len());
                 kv("tracking_clients", &0);
-                kv("clients_in_timeout_table", &0);
+                kv("clients_in_timeout_table", &blocked.with_timeout());
                 "Clients"
             }
             "memory" => {

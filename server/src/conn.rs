@@ -74,8 +74,10 @@ pub struct ClientHandle {
     /// Pub/sub messages waiting to be written.
     pub outbox: Outbox,
     info: Mutex<ClientInfo>,
-    kill_signal: Notify,
+    pub(crate) kill_signal: Notify,
     killed: AtomicBool,
+    /// Waiting in a blocking command (CLIENT LIST flag `b`).
+    blocked: AtomicBool,
 }
 
 /// The mutable part of a client that other connections read.
@@ -145,6 +147,7 @@ impl ClientHandle {
             }),
             kill_signal: Notify::new(),
             killed: AtomicBool::new(false),
+            blocked: AtomicBool::new(false),
         }
     }
 
@@ -162,6 +165,15 @@ impl ClientHandle {
 
     fn is_killed(&self) -> bool {
         self.killed.load(Ordering::Acquire)
+    }
+
+    /// True while the client waits in a blocking command.
+    pub fn is_blocked(&self) -> bool {
+        self.blocked.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_blocked(&self, on: bool) {
+        self.blocked.store(on, Ordering::Release);
     }
 }
 
@@ -223,6 +235,7 @@ where
         watches: Arc::new(WatchSet::default()),
         subs: Subscriptions::default(),
         outbox_bytes_in_out: 0,
+        stash: Vec::new(),
     };
     let result = conn.run().await;
     // Whatever ended the connection, it leaves no subscription and no watch behind.
@@ -301,7 +314,7 @@ pub async fn linger_close<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S) {
 pub(crate) struct Conn<S> {
     pub(crate) server: Arc<Server>,
     pub(crate) client: Arc<ClientHandle>,
-    stream: S,
+    pub(crate) stream: S,
     pub(crate) st: ConnState,
     parser: RequestParser,
     /// Replies of the current batch, in request order.
@@ -322,6 +335,8 @@ pub(crate) struct Conn<S> {
     pub(crate) subs: Subscriptions,
     /// Bytes of pub/sub messages in `out`: pending output until written.
     pub(crate) outbox_bytes_in_out: usize,
+    /// Bytes that arrived while a blocking command waited: parsed after it.
+    pub(crate) stash: Vec<u8>,
 }
 
 /// What woke an idle connection.
@@ -390,7 +405,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
 
     /// Writes `out`. Returns false if the client was killed while the write waited (a
     /// client that does not read would otherwise hold its task forever).
-    async fn flush_out(&mut self) -> std::io::Result<bool> {
+    pub(crate) async fn flush_out(&mut self) -> std::io::Result<bool> {
         if self.out.is_empty() {
             return Ok(true);
         }
@@ -446,6 +461,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             match self.parser.parse(input, &limits) {
                 Ok(Some(argv)) => {
                     self.dispatch(argv).await;
+                    if !self.stash.is_empty() {
+                        // Sent while a blocking command waited: next in line.
+                        input.append(&mut self.stash);
+                    }
                     if self.st.close_after_reply {
                         break;
                     }
@@ -698,6 +717,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                 "ERR '{}' is not supported by redlite-server yet",
                 spec.name
             )));
+        }
+        if spec.flags & flag::BLOCKING != 0 && crate::blocking::may_block(spec.name, &argv) {
+            return self.block(argv).await;
         }
         let task = Task::Command {
             db: self.st.db,

@@ -30,6 +30,7 @@
 //! transaction on a WAL snapshot, concurrently with the writer. Because the writer replies
 //! only after COMMIT, a read submitted after a write's reply arrived always sees that write.
 
+use std::cell::Cell;
 use std::fs::File;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -42,10 +43,12 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
 
+use redlite::blocking::Retry;
 use redlite::command::{self, run_in_transaction};
 use redlite::db::Ctx;
 use redlite::{history, keys, Clock, Reply, Session};
 
+use crate::blocking::{BlockJob, Ready, Waiter, EXTERNAL_POLL};
 use crate::config::{AppendFsync, Config};
 use crate::keyspace::KeySignals;
 use crate::multi::{self, ExecJob, WatchJob};
@@ -91,12 +94,18 @@ pub enum Task {
     Watch(WatchJob),
     /// EXEC: checks the watches, then runs the queued commands. Writer only.
     Exec(ExecJob),
+    /// A blocking command's attempt; registers the waiter if it would wait (then the
+    /// reply is a null array). Writer only. See [`crate::blocking`].
+    Block(BlockJob),
 }
 
 impl Task {
     /// True for tasks only the writer may run.
     fn writer_only(&self) -> bool {
-        matches!(self, Task::Maintenance(_) | Task::Watch(_) | Task::Exec(_))
+        matches!(
+            self,
+            Task::Maintenance(_) | Task::Watch(_) | Task::Exec(_) | Task::Block(_)
+        )
     }
 }
 
@@ -202,6 +211,7 @@ impl Engine {
             stats: stats.clone(),
             sweep_queued: sweep_queued.clone(),
             signals: signals.clone(),
+            data_version: Cell::new(None),
         };
         threads.push(spawn("redlite-writer", move || writer.run(writer_rx))?);
         for (i, conn) in reader_conns.into_iter().enumerate() {
@@ -393,6 +403,9 @@ struct Writer {
     stats: Arc<EngineStats>,
     sweep_queued: Arc<AtomicBool>,
     signals: Arc<KeySignals>,
+    /// `PRAGMA data_version` last seen while clients were blocked (None while none is):
+    /// it changes when another process commits, never for this connection's commits.
+    data_version: Cell<Option<i64>>,
 }
 
 /// The replies of the group commit being built, held back until it commits.
@@ -419,7 +432,25 @@ impl Writer {
         };
         loop {
             // Block for the first message, then take whatever else is already queued.
-            let Ok(first) = rx.recv() else { break };
+            // While clients are blocked, wake up regularly to notice other processes'
+            // writes, and look for them before each batch too.
+            let first = if self.signals.blocked.is_empty() {
+                match rx.recv() {
+                    Ok(m) => Some(m),
+                    Err(_) => break,
+                }
+            } else {
+                match rx.recv_timeout(EXTERNAL_POLL) {
+                    Ok(m) => Some(m),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            };
+            self.poll_external(&mut batch);
+            let Some(first) = first else {
+                self.commit(&mut batch);
+                continue;
+            };
             msgs.push(first);
             while msgs.len() < MAX_BATCH {
                 match rx.try_recv() {
@@ -487,6 +518,7 @@ impl Writer {
         let Job { task, reply: tx } = job;
         let (reply, panicked) = match task {
             Task::Command { db, argv } => self.run_core(batch, db, &argv),
+            Task::Block(job) => self.run_block(batch, job),
             Task::Query(f) => {
                 let now = self.clock.now_ms();
                 guarded(|| f(&self.conn, now))
@@ -511,6 +543,10 @@ impl Writer {
                 _ => "ERR the transaction was rolled back by SQLite".to_string(),
             };
             self.abort(batch, &cause);
+        } else if self.signals.blocked.has_ready() {
+            // Redis serves blocked clients right after the command (or the whole EXEC)
+            // that made their keys ready, before any other command runs.
+            self.serve_blocked(batch);
         }
     }
 
@@ -549,9 +585,192 @@ impl Writer {
                 // the rest must not run outside the transaction. run_job aborts the batch.
                 return (reply, panicked);
             }
-            replies.push(reply);
+            // A blocking command never waits inside a transaction: its attempt stands.
+            replies.push(redlite::blocking::reply_without_waiting(
+                &step.argv[0],
+                reply,
+            ));
         }
         (Reply::Array(replies), false)
+    }
+
+    /// A blocking command: its attempt, inside the open transaction; if it would wait,
+    /// registers the waiter before anything else runs (so no write is missed), and
+    /// replies with a null array, which tells the connection to wait.
+    fn run_block(&self, batch: &mut Batch, job: BlockJob) -> (Reply, bool) {
+        let BlockJob { db, argv, waiter } = job;
+        let now = self.clock.now_ms();
+        let mut session = Session {
+            db,
+            ..Session::default()
+        };
+        let prepared = catch_unwind(AssertUnwindSafe(|| {
+            redlite::blocking::prepare(&Ctx::new(&self.conn, &mut session, now), &argv)
+        }));
+        let wait = match prepared {
+            Ok(Some(wait)) => wait,
+            // Not in its blocking form, or its arguments are wrong: run it as it is.
+            Ok(None) => return self.run_core(batch, db, &argv),
+            Err(_) => {
+                return (
+                    Reply::Error("ERR internal error (a Redlite bug; see the server log)".into()),
+                    true,
+                )
+            }
+        };
+        let (reply, panicked) = self.run_core(batch, db, &wait.argv);
+        if reply == Reply::NilArray && !panicked {
+            if self.data_version.get().is_none() {
+                // The baseline for other processes' writes, read inside this transaction
+                // (which holds the write lock, so none can commit before it ends).
+                self.data_version.set(self.read_data_version());
+            }
+            self.signals.blocked.add(&waiter, wait);
+        }
+        (reply, panicked)
+    }
+
+    /// Serves the blocked clients whose keys writes touched (see [`crate::blocking`]),
+    /// until no served client's own writes touch more. Inside the open transaction.
+    fn serve_blocked(&self, batch: &mut Batch) {
+        let blocked = &self.signals.blocked;
+        loop {
+            let ready = blocked.take_ready();
+            if ready.is_empty() {
+                return;
+            }
+            for scope in ready {
+                match scope {
+                    Ready::Key(db, key) => {
+                        // Once a list (or sorted set) waiter finds the key without
+                        // anything for it, the later ones of that kind would too.
+                        let mut drained = Vec::new();
+                        for waiter in blocked.waiters_on(db, &key) {
+                            let Some(wait) = waiter.wait() else { continue };
+                            if wait.consumes() && drained.contains(&wait.wants) {
+                                continue;
+                            }
+                            match self.retry_waiter(batch, &waiter, Some(&key)) {
+                                Some(true) => {}
+                                Some(false) if wait.consumes() => drained.push(wait.wants),
+                                Some(false) => {}
+                                None => return,
+                            }
+                        }
+                    }
+                    Ready::Db(db) => {
+                        for waiter in blocked.waiters_in(Some(db)) {
+                            if self.retry_waiter(batch, &waiter, None).is_none() {
+                                return;
+                            }
+                        }
+                    }
+                    Ready::All => {
+                        for waiter in blocked.waiters_in(None) {
+                            if self.retry_waiter(batch, &waiter, None).is_none() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Retries one waiter on `key` (or on each of its keys in order); if that serves it,
+    /// its reply joins the batch's held replies. `Some(served)`, or `None` when the batch
+    /// was aborted (a panic or a rollback by SQLite) and serving must stop.
+    fn retry_waiter(
+        &self,
+        batch: &mut Batch,
+        waiter: &Arc<Waiter>,
+        key: Option<&[u8]>,
+    ) -> Option<bool> {
+        let wait = waiter.wait()?;
+        // Held while the retry runs: a timeout or CLIENT UNBLOCK racing with this retry
+        // waits for it, so nothing is popped for a client that is no longer waiting.
+        let mut slot = waiter.slot();
+        if slot.is_none() {
+            return Some(false);
+        }
+        let keys: Vec<&[u8]> = match key {
+            Some(key) => vec![key],
+            None => wait.keys.iter().map(Vec::as_slice).collect(),
+        };
+        for key in keys {
+            let mut session = Session {
+                db: waiter.db,
+                ..Session::default()
+            };
+            let outcome = catch_unwind(AssertUnwindSafe(|| {
+                redlite::blocking::retry(&self.conn, &mut session, &*self.clock, wait, key)
+            }));
+            let reply = match outcome {
+                Ok(Retry::Wait) => continue,
+                Ok(Retry::Done(reply)) => reply,
+                Err(_) => {
+                    if let Some(tx) = slot.take() {
+                        batch
+                            .replies
+                            .push((tx, Reply::Error("ERR internal error".into())));
+                    }
+                    drop(slot);
+                    self.signals.blocked.remove(waiter);
+                    self.abort(batch, "ERR internal error; the transaction was rolled back");
+                    return None;
+                }
+            };
+            if !reply.is_error() {
+                let argv = wait.retry_argv(key);
+                if let Some(spec) = command::lookup(&argv[0]).filter(|s| s.is_write()) {
+                    batch.writes += 1;
+                    self.signals
+                        .written(&self.conn, self.clock.now_ms(), spec, waiter.db, &argv);
+                }
+            }
+            if let Some(tx) = slot.take() {
+                batch.replies.push((tx, reply));
+            }
+            drop(slot);
+            self.signals.blocked.remove(waiter);
+            if batch.open && self.conn.is_autocommit() {
+                self.abort(batch, "ERR the transaction was rolled back by SQLite");
+                return None;
+            }
+            return Some(true);
+        }
+        Some(false)
+    }
+
+    /// While clients are blocked: if another process committed since the last look,
+    /// retries every blocked client (their keys may have changed in any way).
+    fn poll_external(&self, batch: &mut Batch) {
+        if self.signals.blocked.is_empty() {
+            self.data_version.set(None);
+            return;
+        }
+        if batch.open {
+            // Only between transactions: inside one, the version is frozen.
+            return;
+        }
+        let now = self.read_data_version();
+        let before = self.data_version.replace(now);
+        if now.is_some() && before.is_some() && now != before {
+            if self.begin(batch).is_err() {
+                // The other process holds the lock: try again at the next poll.
+                self.data_version.set(before);
+                return;
+            }
+            self.signals.blocked.touched(Ready::All);
+            self.serve_blocked(batch);
+        }
+    }
+
+    fn read_data_version(&self) -> Option<i64> {
+        self.conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))
+            .map_err(|e| tracing::warn!("PRAGMA data_version failed: {e}"))
+            .ok()
     }
 
     /// Rolls back the open transaction and turns every held reply into `error`.
@@ -663,7 +882,7 @@ fn reader_loop(conn: Connection, rx: Receiver<ReaderMsg>, clock: &dyn Clock) {
                     Err(e) => Reply::Error(format!("ERR {e}")),
                 }
             }
-            Task::Maintenance(_) | Task::Watch(_) | Task::Exec(_) => {
+            Task::Maintenance(_) | Task::Watch(_) | Task::Exec(_) | Task::Block(_) => {
                 Reply::Error("ERR internal error: a writer task on a reader".into())
             }
         };

@@ -8,21 +8,23 @@
 //! ([`Spec::keys`]), widened to whole databases for the commands whose keys the table
 //! cannot locate ([`touched`]).
 //!
-//! Listeners today:
+//! Listeners:
 //! - WATCH on keys that were absent when watched ([`crate::multi::WatchRegistry`]): a
 //!   version stamp cannot tell "absent" from "created, then deleted again", so such keys
 //!   are re-checked here after every write that touches them.
+//! - Blocked clients (BLPOP, BZPOPMIN, XREAD BLOCK, ...; [`crate::blocking::Blocked`]):
+//!   the scopes that concern a waiter are collected, and the writer serves those waiters
+//!   right after the command, inside the same transaction; their replies, like every
+//!   reply of the group commit, leave only after its COMMIT.
 //!
-//! Blocking commands (BLPOP, BZPOPMIN, XREAD BLOCK, ...) are meant to be the next: collect
-//! the [`Scope`]s of a batch in [`KeySignals::written`] and wake the clients waiting on
-//! those keys after the writer's COMMIT (not before, or a woken client could read from a
-//! snapshot that lacks the write). Writes made by other processes leave no signal; they
-//! are seen through version stamps (WATCH) or `PRAGMA data_version` (waiters).
+//! Writes made by other processes leave no signal; they are seen through version stamps
+//! (WATCH) or `PRAGMA data_version` (blocked clients).
 
 use rusqlite::Connection;
 
 use redlite::command::Spec;
 
+use crate::blocking::{Blocked, Ready};
 use crate::multi::WatchRegistry;
 
 /// What one write may have changed.
@@ -61,8 +63,12 @@ pub fn touched<'a>(spec: &Spec, db: i64, argv: &'a [Vec<u8>]) -> Vec<Scope<'a>> 
             }
             scopes
         }
-        // LMPOP, ZMPOP, XGROUP, XREADGROUP, VACUUM, ...: the table has no key positions
-        // for them, so any key of the database may have changed.
+        // Movable keys (Redis's `getkeys_proc`): the table has no positions for them.
+        "lmpop" | "zmpop" => numkeys_keys(argv, 1, db),
+        "blmpop" | "bzmpop" => numkeys_keys(argv, 2, db),
+        "xreadgroup" => stream_keys(argv, db),
+        // XGROUP, VACUUM, ...: no key positions, so any key of the database may have
+        // changed.
         _ if spec.first_key <= 0 => vec![Scope::Db(db)],
         _ => spec
             .keys(argv)
@@ -72,19 +78,59 @@ pub fn touched<'a>(spec: &Spec, db: i64, argv: &'a [Vec<u8>]) -> Vec<Scope<'a>> 
     }
 }
 
+/// `numkeys key [key ...]` with numkeys at `argv[at]` (LMPOP, BLMPOP, ZMPOP, BZMPOP); the
+/// whole database when it does not parse (the command then failed anyway).
+fn numkeys_keys(argv: &[Vec<u8>], at: usize, db: i64) -> Vec<Scope<'_>> {
+    let n = argv
+        .get(at)
+        .and_then(|a| redlite::num::parse_i64(a))
+        .and_then(|n| usize::try_from(n).ok());
+    match n {
+        Some(n) if at + n < argv.len() => argv[at + 1..=at + n]
+            .iter()
+            .map(|k| Scope::Key(db, k.as_slice()))
+            .collect(),
+        _ => vec![Scope::Db(db)],
+    }
+}
+
+/// XREADGROUP's keys: the first half of what follows STREAMS, found as Redis's
+/// `xreadGetKeys` does (options skipped with their arguments).
+fn stream_keys(argv: &[Vec<u8>], db: i64) -> Vec<Scope<'_>> {
+    let mut i = 1;
+    while i < argv.len() {
+        let arg = argv[i].to_ascii_lowercase();
+        match arg.as_slice() {
+            b"block" | b"count" => i += 2,
+            b"group" => i += 3,
+            b"noack" => i += 1,
+            b"streams" => {
+                let rest = &argv[i + 1..];
+                return rest[..rest.len() / 2]
+                    .iter()
+                    .map(|k| Scope::Key(db, k.as_slice()))
+                    .collect();
+            }
+            _ => break,
+        }
+    }
+    vec![Scope::Db(db)]
+}
+
 /// Everyone the writer tells about writes. Owned by the engine, shared with connections.
 #[derive(Default)]
 pub struct KeySignals {
     /// WATCHed keys that were absent when watched.
     pub watches: WatchRegistry,
+    /// Clients waiting in blocking commands.
+    pub blocked: Blocked,
 }
 
 impl KeySignals {
     /// True when nobody listens: the writer's hot path then skips working out what a
-    /// write touched. A new listener (blocked clients) must make this false while it
-    /// has anyone waiting.
+    /// write touched.
     pub fn idle(&self) -> bool {
-        self.watches.is_empty()
+        self.watches.is_empty() && self.blocked.is_empty()
     }
 
     /// Write command `argv` (name first) succeeded in database `db`, inside the writer's
@@ -95,6 +141,15 @@ impl KeySignals {
         }
         let scopes = touched(spec, db, argv);
         self.watches.touched(conn, now_ms, &scopes);
+        if !self.blocked.is_empty() {
+            for scope in &scopes {
+                self.blocked.touched(match scope {
+                    Scope::Key(db, key) => Ready::Key(*db, key.to_vec()),
+                    Scope::Db(db) => Ready::Db(*db),
+                    Scope::All => Ready::All,
+                });
+            }
+        }
     }
 }
 
@@ -125,6 +180,19 @@ mod tests {
         assert_eq!(scopes("swapdb 1 4", 0), vec![Scope::Db(1), Scope::Db(4)]);
         assert_eq!(scopes("copy a b DB 7", 0), vec![Scope::Key(7, b"b")]);
         assert_eq!(scopes("copy a b", 1), vec![Scope::Key(1, b"b")]);
-        assert_eq!(scopes("lmpop 1 l LEFT", 5), vec![Scope::Db(5)]);
+        assert_eq!(scopes("lmpop 1 l LEFT", 5), vec![Scope::Key(5, b"l")]);
+        assert_eq!(
+            scopes("blmpop 0 2 a b LEFT COUNT 2", 1),
+            vec![Scope::Key(1, b"a"), Scope::Key(1, b"b")]
+        );
+        assert_eq!(scopes("zmpop 5 a MIN", 0), vec![Scope::Db(0)]);
+        assert_eq!(
+            scopes("xreadgroup GROUP g c COUNT 1 BLOCK 0 STREAMS s t > >", 2),
+            vec![Scope::Key(2, b"s"), Scope::Key(2, b"t")]
+        );
+        assert_eq!(
+            scopes("blmove a b LEFT RIGHT 0", 0),
+            vec![Scope::Key(0, b"a"), Scope::Key(0, b"b")]
+        );
     }
 }

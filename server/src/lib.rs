@@ -15,10 +15,13 @@
 //! - [`multi`]: MULTI/EXEC/DISCARD/WATCH/UNWATCH; EXEC runs as one job on the writer.
 //! - [`pubsub`]: channels, patterns and shard channels, fan-out through bounded
 //!   per-client outboxes (the pubsub output buffer limit).
-//! - [`keyspace`]: which keys a write touched, told to WATCH (and later to blocked
-//!   clients) by the writer.
+//! - [`keyspace`]: which keys a write touched, told to WATCH and to blocked clients by
+//!   the writer.
+//! - [`blocking`]: BLPOP and the other blocking commands: waiters registered on the
+//!   writer, served in FIFO order per key right after the write that feeds them.
 
 pub mod admin;
+pub mod blocking;
 pub mod config;
 pub mod conn;
 pub mod engine;

@@ -338,9 +338,10 @@ pub struct ExecJob {
 /// The writer step for a queued command, or `None` if the connection runs it itself.
 ///
 /// Blocking commands: Redis runs them inside EXEC as if their timeout had expired at once
-/// (a nil reply when there is nothing to pop). The core's XREAD/XREADGROUP already read
-/// without waiting; server-side blocking rows (BLPOP, ...) should map to a step that runs
-/// their non-blocking attempt here, so that it stays inside the EXEC's transaction.
+/// (a nil reply when there is nothing to pop). Their core rows (BLPOP, ..., XREAD BLOCK)
+/// are exactly that one attempt, so they run here like any core command, inside the
+/// EXEC's transaction; the writer gives BLMOVE and BRPOPLPUSH their null bulk string
+/// ([`redlite::blocking::reply_without_waiting`]).
 pub fn writer_step(spec: &Spec, argv: &Argv, db: i64) -> Option<ExecStep> {
     if crate::conn::answered_by_connection(spec) {
         return None;
