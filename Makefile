@@ -15,7 +15,7 @@ SERVER     := dist/redlite-server
 PORT       ?= 6379
 DB         ?= redlite.db
 
-.PHONY: all build ext server test test-rust test-py venv run shell bench stress fuzz clean lint fmt
+.PHONY: all build ext server test test-rust test-py venv run shell bench stress fuzz docs clean lint fmt
 
 all: build
 
@@ -47,6 +47,10 @@ test-rust:
 
 test-py: venv
 	$(PY) -m pytest -q --timeout=300 tests
+
+# COMMANDS.md is generated from the command tables and the script files.
+docs:
+	REDLITE_WRITE_DOCS=1 $(CARGO) test --release -p redlite-server --test command_docs
 
 lint:
 	$(CARGO) fmt --all -- --check
