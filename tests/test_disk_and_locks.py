@@ -1,0 +1,89 @@
+"""The server under a full disk and under another process's write lock: writes fail with a
+clear error, reads keep working, nothing acknowledged is lost, writes resume."""
+
+import os
+import sqlite3
+import subprocess
+import threading
+import time
+
+import pytest
+
+import resp
+from conftest import start_redlite, stop
+
+
+@pytest.fixture
+def tiny_fs(tmp_path):
+    """A 4 MiB tmpfs (the tests run as root, as CI does)."""
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)], check=True)
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_disk_full_fails_writes_keeps_reads_and_recovers(tiny_fs):
+    # Something else takes half the disk; freeing it later is "space returns".
+    filler = tiny_fs / "filler"
+    filler.write_bytes(b"\0" * (2 << 20))
+    port, proc = start_redlite(tiny_fs, "--appendfsync", "always")
+    try:
+        c = resp.Conn(port)
+        acked = {}
+        error = None
+        for i in range(100000):
+            r = c.command("SET", f"key:{i}", "x" * 1000)
+            if isinstance(r, resp.RespError):
+                error = str(r)
+                break
+            acked[f"key:{i}"] = "x" * 1000
+        assert error is not None, "the disk never filled"
+        assert "full" in error, error
+        # Reads keep working, and every acknowledged write is there.
+        assert c.command("DBSIZE") >= len(acked) - 1
+        for key in list(acked)[:: max(1, len(acked) // 50)]:
+            assert c.command("GET", key) == acked[key].encode()
+        assert isinstance(c.command("SET", "still", "full"), resp.RespError)
+        # Space returns: writes resume, and nothing acknowledged was lost.
+        os.remove(filler)
+        assert c.command("SET", "after", "ok") == "OK"
+        assert c.command("GET", "after") == b"ok"
+        for key in acked:
+            assert c.command("EXISTS", key) == 1, key
+    finally:
+        stop(proc)
+
+
+def test_a_foreign_write_lock_makes_writes_wait_then_fail_clearly(tmp_path):
+    port, proc = start_redlite(tmp_path)
+    try:
+        c = resp.Conn(port, timeout=30)
+        assert c.command("SET", "k", "before") == "OK"
+        holder = sqlite3.connect(str(tmp_path / "redlite.db"), isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        result = {}
+
+        def write():
+            t0 = time.monotonic()
+            result["reply"] = resp.Conn(port, timeout=30).command("SET", "k", "during")
+            result["seconds"] = time.monotonic() - t0
+
+        w = threading.Thread(target=write)
+        w.start()
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        assert c.command("GET", "k") == b"before"  # reads do not wait for the lock
+        assert time.monotonic() - t0 < 1.0
+        w.join(30)
+        holder.execute("ROLLBACK")
+        holder.close()
+        reply = result["reply"]
+        assert isinstance(reply, resp.RespError) and "locked" in str(reply), reply
+        assert 4.0 <= result["seconds"] < 15.0, result["seconds"]
+        assert c.command("SET", "k", "after") == "OK"
+        assert c.command("GET", "k") == b"after"
+    finally:
+        stop(proc)
