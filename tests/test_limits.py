@@ -112,3 +112,50 @@ def test_integer_and_size_edges(tmp_path):
         assert time.monotonic() - t0 < 1.0
     finally:
         stop(proc)
+
+
+def test_protected_mode_denies_non_local_peers_like_redis(redis_port, tmp_path):
+    """Redis treats only 127.0.0.1 and ::1 as local; a client bound to 127.0.0.2 is
+    'external' and gets the DENIED text, then the connection closes."""
+    def from_127_0_0_2(port):
+        s = socket.socket()
+        s.bind(("127.0.0.2", 0))
+        s.connect(("127.0.0.1", port))
+        s.settimeout(5)
+        s.sendall(b"PING\r\n")
+        data = b""
+        while True:
+            try:
+                chunk = s.recv(4096)
+            except ConnectionResetError:  # Redis closes with a reset after the reply
+                break
+            if not chunk:
+                break
+            data += chunk
+        s.close()
+        return data
+
+    # Redis resets the connection right after its reply, which can race the reply away:
+    # ask until the text arrives.
+    for _ in range(10):
+        want = from_127_0_0_2(redis_port)
+        if want:
+            break
+    assert want.startswith(b"-DENIED Redis is running in protected mode")
+    port, proc = start_redlite(tmp_path)
+    try:
+        assert from_127_0_0_2(port) == want
+        assert resp.Conn(port).command("PING") == "PONG"  # 127.0.0.1 is still fine
+    finally:
+        stop(proc)
+    port, proc = start_redlite(tmp_path, "--requirepass", "pw")
+    try:
+        s = socket.socket()
+        s.bind(("127.0.0.2", 0))
+        s.connect(("127.0.0.1", port))
+        s.sendall(b"PING\r\n")
+        s.settimeout(5)
+        assert s.recv(1024) == b"-NOAUTH Authentication required.\r\n"
+        s.close()
+    finally:
+        stop(proc)

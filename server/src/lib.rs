@@ -398,8 +398,16 @@ async fn accept_tcp(server: Arc<Server>, listener: TcpListener, alive: mpsc::Sen
             .map(|a| a.to_string())
             .unwrap_or_default();
         let ip = peer_addr.ip();
-        let loopback = ip.is_loopback()
-            || matches!(ip, std::net::IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()));
+        // Redis 7.0 compares the peer's text with "127.0.0.1" and "::1" exactly, so a client
+        // from 127.0.0.2 is "external" in protected mode; do the same (an IPv4-mapped
+        // 127.0.0.1 is the same peer as 127.0.0.1).
+        let localhost = std::net::Ipv4Addr::LOCALHOST;
+        let loopback = match ip {
+            std::net::IpAddr::V4(v4) => v4 == localhost,
+            std::net::IpAddr::V6(v6) => {
+                v6 == std::net::Ipv6Addr::LOCALHOST || v6.to_ipv4_mapped() == Some(localhost)
+            }
+        };
         let peer = Peer {
             addr: peer_addr.to_string(),
             laddr,
