@@ -69,7 +69,8 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("redlite-bench-coll-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let conn = Connection::open(dir.join("c.db")).unwrap();
-    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;").unwrap();
+    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
+        .unwrap();
     redlite::schema::ensure(&conn).unwrap();
     let mut session = Session::default();
     let t = Instant::now();
@@ -85,23 +86,54 @@ fn main() {
     type Make = Box<dyn Fn(&str, usize) -> Vec<Vec<u8>>>;
     let mid = LARGE / 2;
     let cases: Vec<(&str, Make)> = vec![
-        ("HGET", Box::new(|k, i| argv(&["HGET", &format!("h{k}"), &format!("m{}", i % SMALL)]))),
-        ("SISMEMBER", Box::new(|k, i| argv(&["SISMEMBER", &format!("s{k}"), &format!("m{}", i % SMALL)]))),
-        ("ZSCORE", Box::new(|k, i| argv(&["ZSCORE", &format!("z{k}"), &format!("m{}", i % SMALL)]))),
-        ("ZRANK (low ranks)", Box::new(|k, i| argv(&["ZRANK", &format!("z{k}"), &format!("m{}", i % SMALL)]))),
-        ("ZRANK (middle)", Box::new(move |k, _| {
-            let m = if k == "large" { mid } else { SMALL / 2 };
-            argv(&["ZRANK", &format!("z{k}"), &format!("m{m}")])
-        })),
-        ("LINDEX 0", Box::new(|k, _| argv(&["LINDEX", &format!("l{k}"), "0"]))),
-        ("LINDEX -1", Box::new(|k, _| argv(&["LINDEX", &format!("l{k}"), "-1"]))),
-        ("LPUSH + RPOP", Box::new(|k, i| {
-            if i % 2 == 0 { argv(&["LPUSH", &format!("l{k}"), "x"]) } else { argv(&["RPOP", &format!("l{k}")]) }
-        })),
+        (
+            "HGET",
+            Box::new(|k, i| argv(&["HGET", &format!("h{k}"), &format!("m{}", i % SMALL)])),
+        ),
+        (
+            "SISMEMBER",
+            Box::new(|k, i| argv(&["SISMEMBER", &format!("s{k}"), &format!("m{}", i % SMALL)])),
+        ),
+        (
+            "ZSCORE",
+            Box::new(|k, i| argv(&["ZSCORE", &format!("z{k}"), &format!("m{}", i % SMALL)])),
+        ),
+        (
+            "ZRANK (low ranks)",
+            Box::new(|k, i| argv(&["ZRANK", &format!("z{k}"), &format!("m{}", i % SMALL)])),
+        ),
+        (
+            "ZRANK (middle)",
+            Box::new(move |k, _| {
+                let m = if k == "large" { mid } else { SMALL / 2 };
+                argv(&["ZRANK", &format!("z{k}"), &format!("m{m}")])
+            }),
+        ),
+        (
+            "LINDEX 0",
+            Box::new(|k, _| argv(&["LINDEX", &format!("l{k}"), "0"])),
+        ),
+        (
+            "LINDEX -1",
+            Box::new(|k, _| argv(&["LINDEX", &format!("l{k}"), "-1"])),
+        ),
+        (
+            "LPUSH + RPOP",
+            Box::new(|k, i| {
+                if i % 2 == 0 {
+                    argv(&["LPUSH", &format!("l{k}"), "x"])
+                } else {
+                    argv(&["RPOP", &format!("l{k}")])
+                }
+            }),
+        ),
         ("HLEN", Box::new(|k, _| argv(&["HLEN", &format!("h{k}")]))),
         ("SCARD", Box::new(|k, _| argv(&["SCARD", &format!("s{k}")]))),
         ("ZCARD", Box::new(|k, _| argv(&["ZCARD", &format!("z{k}")]))),
-        ("SRANDMEMBER", Box::new(|k, _| argv(&["SRANDMEMBER", &format!("s{k}")]))),
+        (
+            "SRANDMEMBER",
+            Box::new(|k, _| argv(&["SRANDMEMBER", &format!("s{k}")])),
+        ),
     ];
     for (name, make) in cases {
         let (mut small, mut large) = (Vec::new(), Vec::new());

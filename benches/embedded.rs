@@ -15,7 +15,8 @@ const KEYS: usize = 1_000;
 fn open(path: &std::path::Path) -> Connection {
     let _ = std::fs::remove_file(path);
     let conn = Connection::open(path).unwrap();
-    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;").unwrap();
+    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
+        .unwrap();
     redlite::register(&conn).unwrap();
     conn.execute_batch(
         "CREATE TABLE kv (key TEXT PRIMARY KEY, value ANY) STRICT;
@@ -85,7 +86,12 @@ fn cases() -> Vec<Case> {
 }
 
 /// ns per op of `sql` over OPS operations, in one transaction or in autocommit.
-fn time(conn: &Connection, sql: &str, args: fn(usize) -> (String, String), in_tx: bool) -> Option<f64> {
+fn time(
+    conn: &Connection,
+    sql: &str,
+    args: fn(usize) -> (String, String),
+    in_tx: bool,
+) -> Option<f64> {
     let mut stmt = conn.prepare(sql).ok()?;
     let n_params = stmt.parameter_count();
     if in_tx {
@@ -128,7 +134,9 @@ fn main() {
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!("Embedded: {OPS} ops per round, {ROUNDS} rounds interleaved, medians; {cores} cores; SQLite {}", rusqlite::version());
     println!();
-    println!("| op | mode | redlite ns/op | raw SQLite ns/op | ratio redlite/raw | redlite ops/s |");
+    println!(
+        "| op | mode | redlite ns/op | raw SQLite ns/op | ratio redlite/raw | redlite ops/s |"
+    );
     println!("|---|---|---:|---:|---:|---:|");
     for case in cases() {
         for in_tx in [true, false] {
@@ -141,9 +149,17 @@ fn main() {
                 }
                 b.push(time(&conn, case.raw, case.args, in_tx).expect("raw statement runs"));
             }
-            let mode = if in_tx { "one transaction" } else { "autocommit" };
+            let mode = if in_tx {
+                "one transaction"
+            } else {
+                "autocommit"
+            };
             if !supported {
-                println!("| {} | {mode} | (command not available) | {:.0} | - | - |", case.name, median(b));
+                println!(
+                    "| {} | {mode} | (command not available) | {:.0} | - | - |",
+                    case.name,
+                    median(b)
+                );
                 continue;
             }
             let (ra, rb) = (median(a), median(b));

@@ -26,7 +26,10 @@ fn items(r: &Reply) -> Vec<Vec<u8>> {
     let list = match r {
         Reply::Array(v) | Reply::Set(v) => v,
         Reply::Pairs(p) => {
-            flat = p.iter().flat_map(|(a, b)| [a.clone(), b.clone()]).collect::<Vec<_>>();
+            flat = p
+                .iter()
+                .flat_map(|(a, b)| [a.clone(), b.clone()])
+                .collect::<Vec<_>>();
             &flat
         }
         other => panic!("not an array: {other:?}"),

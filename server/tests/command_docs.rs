@@ -13,10 +13,16 @@ use redlite_server::admin;
 /// Core commands with no script example, and why.
 const NO_SCRIPT_EXAMPLE: &[(&str, &str)] = &[
     ("time", "its reply is the clock"),
-    ("keyinfo", "its reply holds creation times; see README (Keys and expiry)"),
+    (
+        "keyinfo",
+        "its reply holds creation times; see README (Keys and expiry)",
+    ),
     ("vacuum", "Redlite's own; see README (Keys and expiry)"),
     ("autovacuum", "Redlite's own; see README (Keys and expiry)"),
-    ("history", "its replies hold timestamps; see README (History and time travel)"),
+    (
+        "history",
+        "its replies hold timestamps; see README (History and time travel)",
+    ),
 ];
 
 fn examples() -> BTreeMap<String, Vec<String>> {
@@ -72,9 +78,9 @@ fn generate() -> String {
         let _ = write!(out, "\n## {group}\n\n");
         for spec in specs {
             let server_only = spec.run.is_none();
-            let _ = write!(
+            let _ = writeln!(
                 out,
-                "- **{}**{} (arity {}{}): {}\n",
+                "- **{}**{} (arity {}{}): {}",
                 spec.name.to_uppercase(),
                 if server_only { " *server*" } else { "" },
                 spec.arity,
@@ -99,9 +105,15 @@ fn commands_md_is_current_and_every_core_command_has_an_example() {
         .map(|s| s.name)
         .filter(|n| !ex.contains_key(*n) && !NO_SCRIPT_EXAMPLE.iter().any(|(m, _)| m == n))
         .collect();
-    assert!(missing.is_empty(), "commands without a script example: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "commands without a script example: {missing:?}"
+    );
     for (name, _) in NO_SCRIPT_EXAMPLE {
-        assert!(!ex.contains_key(*name), "{name} has an example now: drop it from the list");
+        assert!(
+            !ex.contains_key(*name),
+            "{name} has an example now: drop it from the list"
+        );
     }
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../COMMANDS.md");
     let want = generate();
