@@ -4,6 +4,7 @@ started for the session as the oracle."""
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import time
 
@@ -59,6 +60,29 @@ def redis_port(tmp_path_factory):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def connect(ext_path, path=":memory:"):
+    """A Python sqlite3 connection with the extension loaded. A generous busy timeout:
+    the multi-process tests must not fail on a loaded machine."""
+    conn = sqlite3.connect(path, isolation_level=None, timeout=60)
+    conn.enable_load_extension(True)
+    conn.load_extension(ext_path)
+    conn.enable_load_extension(False)
+    return conn
+
+
+def one(conn, sql, *params):
+    """The first column of the first row."""
+    return conn.execute(sql, params).fetchone()[0]
+
+
+@pytest.fixture
+def db(ext_path, tmp_path):
+    """A fresh file database with the extension loaded."""
+    conn = connect(ext_path, str(tmp_path / "t.db"))
+    yield conn
+    conn.close()
 
 
 def script_files():

@@ -10,25 +10,7 @@ import sqlite3
 import pytest
 
 import resp
-
-
-def connect(ext_path, path=":memory:"):
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.enable_load_extension(True)
-    conn.load_extension(ext_path)
-    conn.enable_load_extension(False)
-    return conn
-
-
-@pytest.fixture
-def db(ext_path, tmp_path):
-    conn = connect(ext_path, str(tmp_path / "t.db"))
-    yield conn
-    conn.close()
-
-
-def one(conn, sql, *params):
-    return conn.execute(sql, params).fetchone()[0]
+from conftest import connect, one  # noqa: F401 (db is a conftest fixture)
 
 
 def rows(conn, sql, *params):

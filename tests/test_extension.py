@@ -8,28 +8,9 @@ import os
 import sqlite3
 
 import pytest
+from conftest import connect, one  # noqa: F401 (db is a conftest fixture)
 
 FUNCTIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "functions")
-
-
-def connect(ext_path, path=":memory:"):
-    # A generous busy timeout: the multi-process tests must not fail on a loaded machine.
-    conn = sqlite3.connect(path, isolation_level=None, timeout=60)
-    conn.enable_load_extension(True)
-    conn.load_extension(ext_path)
-    conn.enable_load_extension(False)
-    return conn
-
-
-@pytest.fixture
-def db(ext_path, tmp_path):
-    conn = connect(ext_path, str(tmp_path / "t.db"))
-    yield conn
-    conn.close()
-
-
-def one(conn, sql, *params):
-    return conn.execute(sql, params).fetchone()[0]
 
 
 def test_issue_walkthrough(db):

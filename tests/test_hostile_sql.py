@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from test_extension import connect
+from conftest import connect
 
 
 def test_crafted_schema_cannot_call_writers(ext_path, tmp_path):

@@ -8,15 +8,7 @@ import sqlite3
 import time
 
 import pytest
-
-from test_extension import connect, one
-
-
-@pytest.fixture
-def db(ext_path, tmp_path):
-    conn = connect(ext_path, str(tmp_path / "t.db"))
-    yield conn
-    conn.close()
+from conftest import connect, one  # noqa: F401 (db is a conftest fixture)
 
 
 def test_scalar_functions(db):
