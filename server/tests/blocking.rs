@@ -11,34 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{bulk, config, int, Client, TempDir, TestServer};
-
-fn start(tag: &str) -> (TempDir, TestServer) {
-    let dir = TempDir::new(tag);
-    let server = TestServer::start(config(&dir.0));
-    (dir, server)
-}
-
-/// `args` as a RESP request.
-fn req(args: &[&str]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
-    }
-    out
-}
-
-/// Sends each command and checks its reply, one round trip at a time.
-fn script(c: &mut Client, steps: &[(&[&str], &str)]) {
-    for (args, expected) in steps {
-        let got = c.cmd(args);
-        assert_eq!(
-            String::from_utf8_lossy(&got),
-            *expected,
-            "reply to {args:?}"
-        );
-    }
-}
+use common::{bulk, int, req, script, start, Client, TempDir, TestServer};
 
 /// Asserts that nothing arrives on `c` for `wait`.
 fn expect_silence(c: &mut Client, wait: Duration) {

@@ -8,35 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{bulk, config, Client, TempDir, TestServer};
-
-fn start(tag: &str) -> (TempDir, TestServer) {
-    let dir = TempDir::new(tag);
-    let server = TestServer::start(config(&dir.0));
-    (dir, server)
-}
-
-/// `cmd` as a RESP request.
-fn req(args: &[&str]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
-    }
-    out
-}
-
-/// Sends each command and checks its reply, one round trip at a time.
-fn script(c: &mut Client, steps: &[(&[&str], &str)]) {
-    for (args, expected) in steps {
-        c.send(&req(args));
-        let got = c.read_reply();
-        assert_eq!(
-            String::from_utf8_lossy(&got),
-            *expected,
-            "reply to {args:?}"
-        );
-    }
-}
+use common::{bulk, config, req, script, start, Client, TempDir, TestServer};
 
 #[test]
 fn queueing_and_exec_replies_resp2() {

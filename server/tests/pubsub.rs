@@ -6,23 +6,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{bulk, config, int, Client, TempDir, TestServer};
+use common::{bulk, int, req, start, Client};
 
-fn start(tag: &str) -> (TempDir, TestServer) {
-    let dir = TempDir::new(tag);
-    let server = TestServer::start(config(&dir.0));
-    (dir, server)
-}
-
-fn req(args: &[&str]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
-    }
-    out
-}
-
-fn script(c: &mut Client, steps: &[(&[&str], &str)]) {
+/// Like `common::script`, but reads exactly the expected number of bytes: in subscribed
+/// mode replies and pushed messages follow each other with no request in between.
+fn script_bytes(c: &mut Client, steps: &[(&[&str], &str)]) {
     for (args, expected) in steps {
         c.send(&req(args));
         let got = c.read_exact(expected.len());
@@ -51,7 +39,7 @@ fn subscribe_publish_and_subscribed_mode_resp2() {
     let (_dir, server) = start("pubsub-resp2");
     let mut a = server.client();
     let mut b = server.client();
-    script(
+    script_bytes(
         &mut a,
         &[
             (&["UNSUBSCRIBE"], "*3\r\n$11\r\nunsubscribe\r\n$-1\r\n:0\r\n"),
@@ -86,7 +74,7 @@ fn subscribe_publish_and_subscribed_mode_resp2() {
     b.roundtrip(b"PUBLISH hello m2\r\n", b":1\r\n");
     a.expect(b"*4\r\n$8\r\npmessage\r\n$5\r\nh?llo\r\n$5\r\nhello\r\n$2\r\nm2\r\n");
     b.roundtrip(b"PUBLISH nobody m3\r\n", b":0\r\n");
-    script(
+    script_bytes(
         &mut a,
         &[
             (
@@ -119,7 +107,7 @@ fn resp3_pushes_and_normal_commands_while_subscribed() {
     let mut b = server.client();
     c.send(b"HELLO 3\r\n");
     c.read_reply();
-    script(
+    script_bytes(
         &mut c,
         &[
             (&["UNSUBSCRIBE"], ">3\r\n$11\r\nunsubscribe\r\n_\r\n:0\r\n"),
@@ -137,7 +125,7 @@ fn resp3_pushes_and_normal_commands_while_subscribed() {
     c.expect(b">3\r\n$7\r\nmessage\r\n$1\r\nx\r\n$5\r\nhello\r\n");
     b.roundtrip(b"PUBLISH pz hello\r\n", b":1\r\n");
     c.expect(b">4\r\n$8\r\npmessage\r\n$2\r\np*\r\n$2\r\npz\r\n$5\r\nhello\r\n");
-    script(
+    script_bytes(
         &mut c,
         &[
             (
@@ -184,7 +172,7 @@ fn pubsub_introspection() {
         b"PSUBSCRIBE a* b*\r\n",
         b"*3\r\n$10\r\npsubscribe\r\n$2\r\na*\r\n:1\r\n*3\r\n$10\r\npsubscribe\r\n$2\r\nb*\r\n:2\r\n",
     );
-    script(
+    script_bytes(
         &mut b,
         &[
             (&["PUBSUB", "CHANNELS", "*1"], "*1\r\n$3\r\nch1\r\n"),
@@ -413,7 +401,7 @@ fn output_buffer_limit_config() {
     let mut c = server.client();
     let failed =
         "-ERR CONFIG SET failed (possibly related to argument 'client-output-buffer-limit') - ";
-    script(
+    script_bytes(
         &mut c,
         &[
             (

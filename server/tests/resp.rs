@@ -6,13 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{bulk, config, int, Client, TempDir, TestServer};
-
-fn start(tag: &str) -> (TempDir, TestServer) {
-    let dir = TempDir::new(tag);
-    let server = TestServer::start(config(&dir.0));
-    (dir, server)
-}
+use common::{bulk, config, int, start, Client, TempDir, TestServer};
 
 #[test]
 fn ping_inline_and_multibulk() {

@@ -301,3 +301,32 @@ pub fn bulk(reply: &[u8]) -> String {
     let body = body.strip_suffix("\r\n").unwrap();
     body.strip_prefix("txt:").unwrap_or(body).to_string()
 }
+
+/// A server on a fresh temporary directory; keep the `TempDir` alive as long as the server.
+pub fn start(tag: &str) -> (TempDir, TestServer) {
+    let dir = TempDir::new(tag);
+    let server = TestServer::start(config(&dir.0));
+    (dir, server)
+}
+
+/// `args` as a RESP request.
+pub fn req(args: &[&str]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+    }
+    out
+}
+
+/// Sends each command and checks its raw reply, one round trip at a time.
+pub fn script(c: &mut Client, steps: &[(&[&str], &str)]) {
+    for (args, expected) in steps {
+        c.send(&req(args));
+        let got = c.read_reply();
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            *expected,
+            "reply to {args:?}"
+        );
+    }
+}
