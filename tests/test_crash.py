@@ -34,6 +34,35 @@ class Server:
         self.proc.wait()
 
 
+class ExecClient(threading.Thread):
+    """Runs MULTI, 100 SETs of one batch number, EXEC, over and over, recording the
+    batches whose EXEC was acknowledged."""
+
+    def __init__(self, port, stop):
+        super().__init__(daemon=True)
+        self.port, self.stop = port, stop
+        self.acked, self.sent = set(), 0
+
+    def run(self):
+        conn, batch = None, 0
+        while not self.stop.is_set():
+            try:
+                if conn is None:
+                    conn = resp.Conn(self.port, timeout=5)
+                batch += 1
+                self.sent = batch
+                payload = resp.encode(["MULTI"]) + b"".join(
+                    resp.encode(["SET", f"tx:{batch}:{j}", str(batch)]) for j in range(100)
+                ) + resp.encode(["EXEC"])
+                conn.send_raw(payload)
+                replies = [conn.read_reply() for _ in range(102)]
+                if isinstance(replies[-1], list) and len(replies[-1]) == 100:
+                    self.acked.add(batch)
+            except (OSError, ConnectionError, ValueError):
+                conn = None
+                time.sleep(0.02)
+
+
 class Client(threading.Thread):
     """Writes unique SETs, INCRs its own counter and XADDs to its own stream, recording
     what the server acknowledged."""
@@ -75,7 +104,8 @@ def test_server_loses_nothing_acknowledged_across_kill_9(tmp_path):
     server.start()
     stop = threading.Event()
     clients = [Client(t, server.port, stop) for t in range(4)]
-    for c in clients:
+    execs = ExecClient(server.port, stop)
+    for c in clients + [execs]:
         c.start()
     kills = 0
     deadline = time.time() + SECONDS
@@ -86,11 +116,18 @@ def test_server_loses_nothing_acknowledged_across_kill_9(tmp_path):
         server.start()
     time.sleep(0.5)
     stop.set()
-    for c in clients:
+    for c in clients + [execs]:
         c.join(10)
     server.kill()
     server.start()
     conn = resp.Conn(server.port)
+    # Every EXEC of 100 SETs is all or nothing, and every acknowledged one is whole.
+    for batch in range(1, execs.sent + 1):
+        present = conn.command("EXISTS", *[f"tx:{batch}:{j}" for j in range(100)])
+        assert present in (0, 100), (batch, present)
+        if batch in execs.acked:
+            assert present == 100, batch
+    acked_execs = len(execs.acked)
     acked = lost = 0
     for c in clients:
         for key, value in c.acked_sets.items():
@@ -109,8 +146,9 @@ def test_server_loses_nothing_acknowledged_across_kill_9(tmp_path):
     check = sqlite3.connect(str(tmp_path / "crash.db"))
     assert check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     check.close()
-    print(f"\ncrash test: {kills} kills, {acked} writes acknowledged, {lost} lost")
-    assert kills >= 3 and acked > 100
+    print(f"\ncrash test: {kills} kills, {acked} writes and {acked_execs} EXECs of 100 SETs "
+          f"acknowledged, {lost} lost")
+    assert kills >= 3 and acked > 100 and acked_execs > 0
     assert lost == 0
 
 
