@@ -255,9 +255,15 @@ pub fn any_enabled(cx: &Ctx) -> Result<bool> {
 
 /// The effective setting for one key: `None` when history is off for it.
 pub fn setting_for(cx: &Ctx, db: i64, key: &[u8]) -> Result<Option<Retention>> {
+    // Three primary-key probes, most specific first (an OR of the three conditions
+    // measured slower: SQLite does not turn it into probes).
     let mut stmt = cx.conn.prepare_cached(
-        "SELECT enabled, retention_kind, retention_value FROM redlite_history_config \
-         WHERE (level = 2 AND db = ?1 AND key = ?2) OR (level = 1 AND db = ?1) OR level = 0 \
+        "SELECT enabled, retention_kind, retention_value, level FROM redlite_history_config \
+         WHERE level = 2 AND db = ?1 AND key = ?2 \
+         UNION ALL SELECT enabled, retention_kind, retention_value, level \
+         FROM redlite_history_config WHERE level = 1 AND db = ?1 AND key = '' \
+         UNION ALL SELECT enabled, retention_kind, retention_value, level \
+         FROM redlite_history_config WHERE level = 0 AND db = -1 AND key = '' \
          ORDER BY level DESC LIMIT 1",
     )?;
     let row = stmt
@@ -269,14 +275,58 @@ pub fn setting_for(cx: &Ctx, db: i64, key: &[u8]) -> Result<Option<Retention>> {
             ))
         })
         .optional()?;
-    Ok(match row {
-        Some((true, kind, n)) => Some(match (kind.as_deref(), n) {
-            (Some("time"), Some(ms)) => Retention::Time(ms),
-            (Some("count"), Some(n)) => Retention::Count(n),
-            _ => Retention::Unlimited,
-        }),
-        _ => None,
+    Ok(row.and_then(|(enabled, kind, n)| retention(enabled, kind.as_deref(), n)))
+}
+
+/// The setting a config row stands for: `None` when it disables history.
+fn retention(enabled: bool, kind: Option<&str>, n: Option<i64>) -> Option<Retention> {
+    enabled.then(|| match (kind, n) {
+        (Some("time"), Some(ms)) => Retention::Time(ms),
+        (Some("count"), Some(n)) => Retention::Count(n),
+        _ => Retention::Unlimited,
     })
+}
+
+/// What history needs of a live key and its effective setting (read for every key a
+/// write touches while history is on anywhere).
+struct LiveKey {
+    id: i64,
+    name: (i64, Vec<u8>),
+    ty: i64,
+    version: i64,
+    expire_at: Option<i64>,
+    setting: Option<Retention>,
+}
+
+fn live_key(cx: &Ctx, id: i64) -> Result<Option<LiveKey>> {
+    let mut stmt = cx.conn.prepare_cached(
+        "SELECT db, key, type, version, expire_at FROM redlite_keys WHERE id = ?1",
+    )?;
+    let row = stmt
+        .query_row([id], |r| {
+            Ok((
+                (
+                    r.get::<_, i64>(0)?,
+                    value::from_sql(r.get_ref(1)?).unwrap_or_default(),
+                ),
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+            ))
+        })
+        .optional()?;
+    let Some((name, ty, version, expire_at)) = row else {
+        return Ok(None);
+    };
+    let setting = setting_for(cx, name.0, &name.1)?;
+    Ok(Some(LiveKey {
+        id,
+        name,
+        ty,
+        version,
+        expire_at,
+        setting,
+    }))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -292,17 +342,16 @@ pub fn record(cx: &mut Ctx, command: &'static str) -> Result<()> {
     let op = cx.op.unwrap_or(command);
     // The final state per key name decides the entry: a key deleted and recreated by one
     // command (SET over a hash) gets one entry holding the new value.
-    #[derive(Clone, Copy)]
     enum Fate {
-        Live(i64),
+        Live(LiveKey),
         Gone { expired: bool },
     }
     let mut order: Vec<(i64, Vec<u8>)> = Vec::new();
     let mut fate: HashMap<(i64, Vec<u8>), Fate> = HashMap::new();
     for d in dirty {
         let (name, state) = match d {
-            Dirty::Live(id) => match cx.name_of(id)? {
-                Some(name) => (name, Fate::Live(id)),
+            Dirty::Live(id) => match live_key(cx, id)? {
+                Some(live) => (live.name.clone(), Fate::Live(live)),
                 None => continue,
             },
             Dirty::Deleted { db, key, expired } => ((db, key), Fate::Gone { expired }),
@@ -313,35 +362,35 @@ pub fn record(cx: &mut Ctx, command: &'static str) -> Result<()> {
         fate.insert(name, state);
     }
     for name in order {
-        let Some(retention) = setting_for(cx, name.0, &name.1)? else {
-            continue;
+        let (retention, written) = match &fate[&name] {
+            Fate::Live(live) => (live.setting, live.setting.map(|_| write_live(cx, live, op))),
+            Fate::Gone { expired } => {
+                let setting = setting_for(cx, name.0, &name.1)?;
+                let op = if *expired { "expire" } else { op };
+                (setting, setting.map(|_| write_gone(cx, &name, op)))
+            }
         };
-        match fate[&name] {
-            Fate::Live(id) => write_live(cx, id, &name, op)?,
-            Fate::Gone { expired } => write_gone(cx, &name, if expired { "expire" } else { op })?,
+        if let (Some(retention), Some(written)) = (retention, written) {
+            written?;
+            enforce(cx, &name, retention)?;
         }
-        enforce(cx, &name, retention)?;
     }
     Ok(())
 }
 
-fn write_live(cx: &Ctx, id: i64, name: &(i64, Vec<u8>), op: &str) -> Result<()> {
-    let (ty, version, expire_at): (i64, i64, Option<i64>) = cx
-        .conn
-        .prepare_cached("SELECT type, version, expire_at FROM redlite_keys WHERE id = ?1")?
-        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-    let Some(kt) = KeyType::from_i64(ty) else {
+fn write_live(cx: &Ctx, live: &LiveKey, op: &str) -> Result<()> {
+    let Some(kt) = KeyType::from_i64(live.ty) else {
         return Ok(());
     };
-    let snap = snapshot(cx, id, kt)?;
+    let snap = snapshot(cx, live.id, kt)?;
     insert(
         cx,
-        name,
-        version,
+        &live.name,
+        live.version,
         op,
-        Some(ty),
+        Some(live.ty),
         Some(snap.encode()),
-        expire_at,
+        live.expire_at,
     )
 }
 
