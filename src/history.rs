@@ -280,11 +280,12 @@ pub fn setting_for(cx: &Ctx, db: i64, key: &[u8]) -> Result<Option<Retention>> {
 
 /// The setting a config row stands for: `None` when it disables history.
 fn retention(enabled: bool, kind: Option<&str>, n: Option<i64>) -> Option<Retention> {
-    enabled.then(|| match (kind, n) {
+    let setting = match (kind, n) {
         (Some("time"), Some(ms)) => Retention::Time(ms),
         (Some("count"), Some(n)) => Retention::Count(n),
         _ => Retention::Unlimited,
-    })
+    };
+    enabled.then_some(setting)
 }
 
 /// What history needs of a live key and its effective setting (read for every key a
