@@ -5,7 +5,12 @@
 //!
 //! A batch (the commands parsed from one read) is submitted without waiting command by
 //! command: each command gets a slot in the connection's pending queue, either a ready reply (commands
-//! the connection answers itself) or a oneshot receiver from an engine thread. The slots
+//! the connection answers itself) or a oneshot receiver from an engine thread.
+//! Consecutive core commands bound for the same thread are sent as one group
+//! ([`Task::Commands`]): one channel send, one wake-up and one oneshot serve a whole
+//! pipeline (their slots are [`Pending::Group`]). The open group is sent before anything
+//! else reaches an engine thread and before any reply is awaited, so the engine still
+//! sees this connection's work in request order. The slots
 //! are then awaited and encoded in order, so replies always leave in request order, and a
 //! client that pipelines many writes gets them all into the same group commit.
 //!
@@ -197,6 +202,8 @@ pub(crate) enum Pending {
     Ready(Reply),
     /// A reply an engine thread will send.
     Wait(oneshot::Receiver<Reply>),
+    /// The next reply of a [`Task::Commands`] group (its index in `Conn::groups`).
+    Group(usize),
     /// An out-of-band frame ((un)subscribe confirmations): a push in RESP3.
     Push(Vec<Reply>),
     /// Bytes already encoded (EXEC's array, whose items may differ in protocol).
@@ -236,6 +243,8 @@ where
         subs: Subscriptions::default(),
         outbox_bytes_in_out: 0,
         stash: Vec::new(),
+        group: Vec::new(),
+        groups: Vec::new(),
     };
     let result = conn.run().await;
     // Whatever ended the connection, it leaves no subscription and no watch behind.
@@ -337,7 +346,21 @@ pub(crate) struct Conn<S> {
     pub(crate) outbox_bytes_in_out: usize,
     /// Bytes that arrived while a blocking command waited: parsed after it.
     pub(crate) stash: Vec<u8>,
+    /// Core commands of this batch not sent yet: they go as one [`Task::Commands`] to
+    /// the reader pool (before the batch's first write) or to the writer (after it).
+    group: Vec<(i64, Argv)>,
+    /// Groups sent in this batch, awaited in order as their slots are encoded.
+    groups: Vec<GroupReplies>,
 }
+
+/// Replies of one sent group: still coming, or arrived and handed out in order.
+enum GroupReplies {
+    Sent(oneshot::Receiver<Reply>),
+    Got(std::vec::IntoIter<Reply>, Option<Reply>),
+}
+
+/// Most commands in one group: bounds how long one job holds a thread.
+const MAX_GROUP: usize = 256;
 
 /// What woke an idle connection.
 enum Event {
@@ -509,12 +532,55 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
 
     /// Awaits every slot in order and encodes the replies into `out`.
     pub(crate) async fn resolve_pending(&mut self) {
+        self.flush_group();
         let mut out = std::mem::take(&mut self.out);
         for slot in std::mem::take(&mut self.pending) {
             self.encode_slot(slot, &mut out).await;
         }
         self.out = out;
+        self.groups.clear();
         self.reads_in_flight = false;
+    }
+
+    /// Sends the open group: to the writer once this batch has written, else to the
+    /// reader pool. Called before anything else reaches an engine thread or awaits a
+    /// reply, so the engine sees this connection's work in request order.
+    pub(crate) fn flush_group(&mut self) {
+        if self.group.is_empty() {
+            return;
+        }
+        let task = Task::Commands(std::mem::take(&mut self.group));
+        let rx = if self.batch_has_write {
+            self.server.engine.write(task)
+        } else {
+            self.server.engine.read(task)
+        };
+        self.groups.push(GroupReplies::Sent(rx));
+    }
+
+    /// The next reply of group `id`, awaiting the group's replies first if needed.
+    async fn group_reply(&mut self, id: usize) -> Reply {
+        if id >= self.groups.len() {
+            self.flush_group();
+        }
+        let Some(group) = self.groups.get_mut(id) else {
+            return Reply::Error("ERR internal error".into());
+        };
+        if let GroupReplies::Sent(rx) = group {
+            let rx = std::mem::replace(rx, oneshot::channel().1);
+            *group = match await_engine(rx).await {
+                Reply::Array(replies) => GroupReplies::Got(replies.into_iter(), None),
+                // The whole group failed (shutdown, a rolled-back group commit).
+                other => GroupReplies::Got(Vec::new().into_iter(), Some(other)),
+            };
+        }
+        match group {
+            GroupReplies::Got(replies, failed) => replies
+                .next()
+                .or_else(|| failed.clone())
+                .unwrap_or_else(|| Reply::Error("ERR internal error".into())),
+            GroupReplies::Sent(_) => Reply::Error("ERR internal error".into()),
+        }
     }
 
     /// Awaits one slot and appends its encoding to `out`.
@@ -523,6 +589,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             Pending::Ready(reply) => protocol::encode(&reply, slot.resp3, out),
             Pending::Wait(rx) => {
                 let reply = await_engine(rx).await;
+                protocol::encode(&reply, slot.resp3, out);
+            }
+            Pending::Group(id) => {
+                let reply = self.group_reply(id).await;
                 protocol::encode(&reply, slot.resp3, out);
             }
             Pending::Push(items) => protocol::encode_push(&items, slot.resp3, out),
@@ -543,22 +613,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
 
     /// Runs a read-only task on a reader, or on the writer when this batch already wrote.
     fn submit_read(&mut self, task: Task) {
+        self.flush_group();
         let rx = if self.batch_has_write {
             self.server.engine.write(task)
         } else {
             self.reads_in_flight = true;
             self.server.engine.read(task)
         };
-        self.wait(rx);
-    }
-
-    async fn submit_write(&mut self, task: Task) {
-        if self.reads_in_flight {
-            // Reads sent before this write must not see it.
-            self.resolve_pending().await;
-        }
-        self.batch_has_write = true;
-        let rx = self.server.engine.write(task);
         self.wait(rx);
     }
 
@@ -613,6 +674,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             .stats
             .commands_processed
             .fetch_add(1, Ordering::Relaxed);
+        if answered_by_connection(spec) {
+            // Whatever this does (CONFIG SET appendfsync, SAVE, ...) must reach the
+            // engine after the core commands before it.
+            self.flush_group();
+        }
         let container = spec.name.split('|').next().unwrap_or(spec.name);
         match container {
             "ping" if self.subscribed_resp2() => {
@@ -721,14 +787,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         if spec.flags & flag::BLOCKING != 0 && crate::blocking::may_block(spec.name, &argv) {
             return self.block(argv).await;
         }
-        let task = Task::Command {
-            db: self.st.db,
-            argv,
-        };
+        // Same routing as one task per command (see the module docs), but consecutive
+        // commands bound for the same thread travel as one group.
         if spec.is_write() {
-            self.submit_write(task).await;
-        } else {
-            self.submit_read(task);
+            if self.reads_in_flight {
+                // Reads sent (or grouped) before this write must not see it.
+                self.resolve_pending().await;
+            }
+            self.batch_has_write = true;
+        } else if !self.batch_has_write {
+            self.reads_in_flight = true;
+        }
+        self.group.push((self.st.db, argv));
+        self.pending.push(Slot {
+            reply: Pending::Group(self.groups.len()),
+            resp3: self.st.resp3,
+        });
+        if self.group.len() >= MAX_GROUP {
+            self.flush_group();
         }
     }
 

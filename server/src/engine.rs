@@ -26,9 +26,11 @@
 //! # Readers
 //!
 //! Read-only connections (opened `SQLITE_OPEN_READ_ONLY`, so a bug cannot write through
-//! them) take read commands from one shared queue; each command runs in its own read
-//! transaction on a WAL snapshot, concurrently with the writer. Because the writer replies
-//! only after COMMIT, a read submitted after a write's reply arrived always sees that write.
+//! them) take read commands from one shared queue; a reader drains what is queued and
+//! runs it in one read transaction on a WAL snapshot, concurrently with the writer.
+//! Because the writer replies only after COMMIT, and a batch's transaction begins after
+//! its jobs were dequeued, a read submitted after a write's reply arrived always sees
+//! that write.
 
 use std::cell::Cell;
 use std::fs::File;
@@ -86,6 +88,10 @@ pub enum Task {
         /// The request, name first.
         argv: Argv,
     },
+    /// Several core commands of one connection's pipeline, run in order as if each were
+    /// its own [`Task::Command`]; the reply is an array with one reply per command. One
+    /// job (one channel send, one wake-up, one oneshot) serves the whole pipeline.
+    Commands(Vec<(i64, Argv)>),
     /// A read-only closure, run inside a transaction.
     Query(Query),
     /// A closure run on the writer outside any transaction.
@@ -100,6 +106,14 @@ pub enum Task {
 }
 
 impl Task {
+    /// Commands this task runs (a group counts each of its commands).
+    fn commands(&self) -> usize {
+        match self {
+            Task::Commands(cmds) => cmds.len(),
+            _ => 1,
+        }
+    }
+
     /// True for tasks only the writer may run.
     fn writer_only(&self) -> bool {
         matches!(
@@ -413,6 +427,8 @@ struct Batch {
     open: bool,
     replies: Vec<(oneshot::Sender<Reply>, Reply)>,
     writes: u64,
+    /// Commands held in `replies` beyond one per entry (a [`Task::Commands`] is one entry).
+    grouped: u64,
     vacuum: bool,
     /// BEGIN failed (the database stayed locked by another process for the whole busy
     /// timeout); the rest of this batch fails with the same error.
@@ -427,6 +443,7 @@ impl Writer {
             open: false,
             replies: Vec::with_capacity(MAX_BATCH),
             writes: 0,
+            grouped: 0,
             vacuum: false,
             begin_failed: None,
         };
@@ -511,6 +528,9 @@ impl Writer {
     }
 
     fn run_job(&self, batch: &mut Batch, job: Job) {
+        if let Task::Commands(cmds) = job.task {
+            return self.run_commands(batch, cmds, job.reply);
+        }
         if let Err(e) = self.begin(batch) {
             let _ = job.reply.send(e);
             return;
@@ -529,6 +549,8 @@ impl Writer {
                 guarded(|| multi::run_watch(&self.conn, now, watches, job))
             }
             Task::Exec(job) => self.run_exec(batch, job),
+            // Taken apart above.
+            Task::Commands(_) => (Reply::Error("ERR internal error".into()), false),
             // run() handles maintenance between batches; never queued here.
             Task::Maintenance(_) => (Reply::Error("ERR internal error".into()), false),
         };
@@ -548,6 +570,59 @@ impl Writer {
             // that made their keys ready, before any other command runs.
             self.serve_blocked(batch);
         }
+    }
+
+    /// A pipeline's commands, each exactly as [`Writer::run_job`] runs a lone
+    /// [`Task::Command`]: in the group commit's transaction, an abort (panic, rollback
+    /// by SQLite) failing what ran before it in that transaction (including this group's
+    /// earlier commands), blocked clients served right after the write that readied them.
+    fn run_commands(&self, batch: &mut Batch, cmds: Vec<(i64, Argv)>, tx: oneshot::Sender<Reply>) {
+        let mut replies = Vec::with_capacity(cmds.len());
+        // This group's replies that belong to the open transaction (an abort fails them).
+        let mut in_txn = 0;
+        for (db, argv) in &cmds {
+            if let Err(e) = self.begin(batch) {
+                replies.push(e);
+                in_txn = 0;
+                continue;
+            }
+            let (reply, panicked) = self.run_core(batch, *db, argv);
+            replies.push(reply);
+            in_txn += 1;
+            let cause = if panicked {
+                Some("ERR internal error; the transaction was rolled back".to_string())
+            } else if batch.open && self.conn.is_autocommit() {
+                Some(match replies.last() {
+                    Some(Reply::Error(e)) => e.clone(),
+                    _ => "ERR the transaction was rolled back by SQLite".to_string(),
+                })
+            } else {
+                None
+            };
+            if let Some(cause) = cause {
+                let n = replies.len();
+                for r in &mut replies[n - in_txn..] {
+                    *r = Reply::Error(cause.clone());
+                }
+                in_txn = 0;
+                self.abort(batch, &cause);
+            } else if self.signals.blocked.has_ready() {
+                let before = batch.open;
+                self.serve_blocked(batch);
+                if before && !batch.open {
+                    // Serving aborted the transaction: what this group ran in it failed.
+                    let n = replies.len();
+                    for r in &mut replies[n - in_txn..] {
+                        *r = Reply::Error(
+                            "ERR internal error; the transaction was rolled back".into(),
+                        );
+                    }
+                    in_txn = 0;
+                }
+            }
+        }
+        batch.grouped += (replies.len() as u64).saturating_sub(1);
+        batch.replies.push((tx, Reply::Array(replies)));
     }
 
     /// Runs one core command inside the open transaction; counts a successful write and
@@ -837,9 +912,10 @@ impl Writer {
             match self.conn.execute_batch("COMMIT") {
                 Ok(()) => {
                     self.stats.commits.fetch_add(1, Ordering::Relaxed);
-                    self.stats
-                        .committed_tasks
-                        .fetch_add(batch.replies.len() as u64, Ordering::Relaxed);
+                    self.stats.committed_tasks.fetch_add(
+                        batch.replies.len() as u64 + batch.grouped,
+                        Ordering::Relaxed,
+                    );
                     self.stats.dirty.fetch_add(batch.writes, Ordering::Relaxed);
                 }
                 Err(e) => {
@@ -856,6 +932,7 @@ impl Writer {
             }
         }
         batch.writes = 0;
+        batch.grouped = 0;
         batch.begin_failed = None;
         for (tx, reply) in batch.replies.drain(..) {
             let _ = tx.send(reply);
@@ -863,30 +940,93 @@ impl Writer {
     }
 }
 
+/// Most commands (a group counts each of its own) one reader takes into one read
+/// transaction.
+const MAX_READ_BATCH: usize = 256;
+
+/// A reader blocks for one job, then takes whatever else is already queued (up to
+/// [`MAX_READ_BATCH`] commands) and runs it all inside ONE read transaction: under load a
+/// `BEGIN`/`COMMIT` pair (and the WAL lock traffic of taking a snapshot, `fcntl` calls in
+/// SQLite's pager) serves many commands instead of one. The core's `execute` runs a read
+/// inside an open transaction without its own.
+///
+/// Read-your-writes still holds: the transaction begins after every job of the batch
+/// was dequeued, and its snapshot is taken at its first read, so a job submitted after
+/// a write was acknowledged (the writer replies only after COMMIT) sees that write.
+/// Each reply is sent as soon as its command ran: a read transaction changes nothing,
+/// so nothing waits for its end.
 fn reader_loop(conn: Connection, rx: Receiver<ReaderMsg>, clock: &dyn Clock) {
-    while let Ok(ReaderMsg::Job(job)) = rx.recv() {
-        let reply = match job.task {
-            // Autocommit: the core opens a read transaction for the command.
-            Task::Command { db, argv } => guarded(|| run_command(&conn, clock, db, &argv)).0,
-            Task::Query(f) => {
-                // One snapshot for every statement of the query.
-                let now = clock.now_ms();
-                match conn.execute_batch("BEGIN") {
-                    Ok(()) => {
-                        let reply = guarded(|| f(&conn, now)).0;
-                        if !conn.is_autocommit() {
-                            let _ = conn.execute_batch("COMMIT");
-                        }
-                        reply
-                    }
-                    Err(e) => Reply::Error(format!("ERR {e}")),
+    let mut jobs = Vec::with_capacity(MAX_READ_BATCH);
+    let mut stop = false;
+    while !stop {
+        let mut commands = 0;
+        match rx.recv() {
+            Ok(ReaderMsg::Job(job)) => {
+                commands += job.task.commands();
+                jobs.push(job)
+            }
+            Ok(ReaderMsg::Stop) | Err(_) => break,
+        }
+        while commands < MAX_READ_BATCH {
+            match rx.try_recv() {
+                Ok(ReaderMsg::Job(job)) => {
+                    commands += job.task.commands();
+                    jobs.push(job)
                 }
+                // Finish what was taken, then exit; the other readers' Stops stay queued.
+                Ok(ReaderMsg::Stop) => {
+                    stop = true;
+                    break;
+                }
+                Err(_) => break,
             }
-            Task::Maintenance(_) | Task::Watch(_) | Task::Exec(_) | Task::Block(_) => {
-                Reply::Error("ERR internal error: a writer task on a reader".into())
+        }
+        // One snapshot for the whole batch. If BEGIN fails, each job runs on its own
+        // (the core then opens a transaction per command), which is only slower.
+        let began = conn.prepare_cached("BEGIN").and_then(|mut s| s.execute([]));
+        if let Err(e) = &began {
+            tracing::warn!("cannot start a read transaction: {e}");
+        }
+        for job in jobs.drain(..) {
+            let reply = run_read(&conn, clock, job.task);
+            let _ = job.reply.send(reply);
+        }
+        if !conn.is_autocommit() {
+            let _ = conn
+                .prepare_cached("COMMIT")
+                .and_then(|mut s| s.execute([]));
+        }
+    }
+}
+
+/// One reader job, inside the batch's read transaction (or its own when there is none).
+fn run_read(conn: &Connection, clock: &dyn Clock, task: Task) -> Reply {
+    match task {
+        Task::Command { db, argv } => guarded(|| run_command(conn, clock, db, &argv)).0,
+        Task::Commands(cmds) => Reply::Array(
+            cmds.iter()
+                .map(|(db, argv)| guarded(|| run_command(conn, clock, *db, argv)).0)
+                .collect(),
+        ),
+        Task::Query(f) => {
+            let now = clock.now_ms();
+            if conn.is_autocommit() {
+                // One snapshot for every statement of the query.
+                if let Err(e) = conn.execute_batch("BEGIN") {
+                    return Reply::Error(format!("ERR {e}"));
+                }
+                let reply = guarded(|| f(conn, now)).0;
+                if !conn.is_autocommit() {
+                    let _ = conn.execute_batch("COMMIT");
+                }
+                reply
+            } else {
+                guarded(|| f(conn, now)).0
             }
-        };
-        let _ = job.reply.send(reply);
+        }
+        Task::Maintenance(_) | Task::Watch(_) | Task::Exec(_) | Task::Block(_) => {
+            Reply::Error("ERR internal error: a writer task on a reader".into())
+        }
     }
 }
 
