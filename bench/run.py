@@ -177,7 +177,7 @@ def rust_embedded_section(out):
         proc = subprocess.run(["cargo", "bench", "-q", "-p", "redlite", "--features", "bundled",
                                "--bench", bench], cwd=ROOT, capture_output=True, text=True)
         out.append(f"## {title} (`cargo bench --bench {bench}`)\n")
-        out.append("\n".join(l for l in proc.stdout.splitlines() if l.strip()))
+        out.append(proc.stdout.strip())
         out.append("")
 
 
