@@ -735,7 +735,7 @@ fn streams_wake_and_unblock_as_redis() {
     // XREADGROUP: served through the group (one entry per waiter, in blocking order).
     c.cmd(&["XGROUP", "CREATE", "g1", "grp", "$", "MKSTREAM"]);
     let mut w2 = server.client();
-    w.send(&req(&[
+    let block_on_g1 = req(&[
         "XREADGROUP",
         "GROUP",
         "grp",
@@ -745,7 +745,8 @@ fn streams_wake_and_unblock_as_redis() {
         "STREAMS",
         "g1",
         ">",
-    ]));
+    ]);
+    w.send(&block_on_g1);
     wait_blocked(&mut c, 1);
     w2.send(&req(&[
         "XREADGROUP",
@@ -774,47 +775,17 @@ fn streams_wake_and_unblock_as_redis() {
     );
 
     // XREADGROUP whose stream is deleted, replaced, or whose group is destroyed.
-    w.send(&req(&[
-        "XREADGROUP",
-        "GROUP",
-        "grp",
-        "c1",
-        "BLOCK",
-        "0",
-        "STREAMS",
-        "g1",
-        ">",
-    ]));
+    w.send(&block_on_g1);
     wait_blocked(&mut c, 1);
     c.cmd(&["DEL", "g1"]);
     w.expect(b"-UNBLOCKED the stream key no longer exists\r\n");
     c.cmd(&["XGROUP", "CREATE", "g1", "grp", "$", "MKSTREAM"]);
-    w.send(&req(&[
-        "XREADGROUP",
-        "GROUP",
-        "grp",
-        "c1",
-        "BLOCK",
-        "0",
-        "STREAMS",
-        "g1",
-        ">",
-    ]));
+    w.send(&block_on_g1);
     wait_blocked(&mut c, 1);
     c.cmd(&["XGROUP", "DESTROY", "g1", "grp"]);
     w.expect(b"-NOGROUP the consumer group this client was blocked on no longer exists\r\n");
     c.cmd(&["XGROUP", "CREATE", "g1", "grp", "$", "MKSTREAM"]);
-    w.send(&req(&[
-        "XREADGROUP",
-        "GROUP",
-        "grp",
-        "c1",
-        "BLOCK",
-        "0",
-        "STREAMS",
-        "g1",
-        ">",
-    ]));
+    w.send(&block_on_g1);
     wait_blocked(&mut c, 1);
     c.send(
         &[
@@ -831,17 +802,7 @@ fn streams_wake_and_unblock_as_redis() {
     w.expect(b"-UNBLOCKED the stream key no longer exists\r\n");
     c.cmd(&["DEL", "g1"]);
     c.cmd(&["XGROUP", "CREATE", "g1", "grp", "$", "MKSTREAM"]);
-    w.send(&req(&[
-        "XREADGROUP",
-        "GROUP",
-        "grp",
-        "c1",
-        "BLOCK",
-        "0",
-        "STREAMS",
-        "g1",
-        ">",
-    ]));
+    w.send(&block_on_g1);
     wait_blocked(&mut c, 1);
     c.cmd(&["FLUSHALL"]);
     w.expect(b"-UNBLOCKED the stream key no longer exists\r\n");
