@@ -287,6 +287,11 @@ pub fn execute(
             spec.name
         ))
     })?;
+    if conn.is_autocommit() {
+        // Whatever transaction ran before is over: a history configuration change it made
+        // is committed or undone.
+        history::transaction_ended(conn);
+    }
     run_in_transaction(conn, spec.is_write(), |conn| {
         let mut cx = Ctx::new(conn, session, clock.now_ms());
         let reply = run(&mut cx, &mut Args::new(&argv[1..]))?;

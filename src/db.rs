@@ -4,10 +4,12 @@
 //! read-only snapshots); writes delete an expired key before reusing its name, inside
 //! the command's transaction.
 
+use std::sync::Arc;
+
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::error::{Error, Result};
-use crate::value;
+use crate::{history_config, value};
 
 /// Number of logical databases (`SELECT 0` … `SELECT 15`).
 pub const DATABASES: i64 = 16;
@@ -93,6 +95,12 @@ pub struct Ctx<'a> {
     pub dirty: Vec<Dirty>,
     /// The operation name history records, when it is not the command's name.
     pub op: Option<&'static str>,
+    /// The history configuration, read at this command's first write lookup.
+    history: Option<Arc<history_config::Config>>,
+    /// (id, db, key) of keys this command looked up or created for writing, kept while
+    /// history is on somewhere, so recording can tell a key without history by its name
+    /// without reading its row again.
+    pub names: Vec<(i64, i64, Vec<u8>)>,
 }
 
 /// A key a command changed.
@@ -134,7 +142,27 @@ impl<'a> Ctx<'a> {
             now_ms,
             dirty: Vec::new(),
             op: None,
+            history: None,
+            names: Vec::new(),
         }
+    }
+
+    /// The history configuration as of this command's transaction.
+    pub fn history_config(&mut self) -> Result<Arc<history_config::Config>> {
+        if let Some(config) = &self.history {
+            return Ok(config.clone());
+        }
+        let config = history_config::current(self.conn)?;
+        self.history = Some(config.clone());
+        Ok(config)
+    }
+
+    /// Remembers the name of a key this command writes, if history may need it.
+    fn note_name(&mut self, id: i64, db: i64, key: &[u8]) -> Result<()> {
+        if self.history_config()?.any {
+            self.names.push((id, db, key.to_vec()));
+        }
+        Ok(())
     }
 
     /// The selected database.
@@ -179,7 +207,11 @@ impl<'a> Ctx<'a> {
                 self.remove(row.id, true)?;
                 Ok(None)
             }
-            other => Ok(other),
+            Some(row) => {
+                self.note_name(row.id, db, key)?;
+                Ok(Some(row))
+            }
+            None => Ok(None),
         }
     }
 
@@ -266,6 +298,7 @@ impl<'a> Ctx<'a> {
             self.now_ms
         ])?;
         let id = self.conn.last_insert_rowid();
+        self.note_name(id, db, key)?;
         self.dirty.push(Dirty::Live(id));
         Ok(id)
     }
@@ -329,6 +362,7 @@ impl<'a> Ctx<'a> {
                  updated_at = ?4 WHERE id = ?1",
             )?
             .execute(params![id, db, value::to_sql(new_key), self.now_ms])?;
+        self.note_name(id, db, new_key)?;
         if let Some((db, key)) = old {
             self.dirty.push(Dirty::Deleted {
                 db,
@@ -382,7 +416,7 @@ impl<'a> Ctx<'a> {
     /// deletion only when history is on somewhere (FLUSHDB on a large database otherwise
     /// costs one statement).
     pub fn delete_all(&mut self, db: Option<i64>) -> Result<()> {
-        if crate::history::any_enabled(self)? {
+        if self.history_config()?.any {
             let mut stmt = self.conn.prepare_cached(
                 "DELETE FROM redlite_keys WHERE ?1 IS NULL OR db = ?1 RETURNING db, key",
             )?;

@@ -22,6 +22,7 @@ use crate::command::Spec;
 use crate::db::{Ctx, Dirty, KeyType};
 use crate::error::{Error, Result};
 use crate::glob::glob_match;
+use crate::history_config::{self, Config};
 use crate::num::fmt_g17;
 use crate::reply::Reply;
 use crate::sql::to_json;
@@ -245,48 +246,7 @@ pub enum Retention {
     Count(i64),
 }
 
-/// True if any level enables history (one indexed probe; the cheap path of every write).
-pub fn any_enabled(cx: &Ctx) -> Result<bool> {
-    let mut stmt = cx
-        .conn
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM redlite_history_config WHERE enabled = 1)")?;
-    Ok(stmt.query_row([], |r| r.get(0))?)
-}
-
-/// The effective setting for one key: `None` when history is off for it.
-pub fn setting_for(cx: &Ctx, db: i64, key: &[u8]) -> Result<Option<Retention>> {
-    // Three primary-key probes, most specific first (an OR of the three conditions
-    // measured slower: SQLite does not turn it into probes).
-    let mut stmt = cx.conn.prepare_cached(
-        "SELECT enabled, retention_kind, retention_value, level FROM redlite_history_config \
-         WHERE level = 2 AND db = ?1 AND key = ?2 \
-         UNION ALL SELECT enabled, retention_kind, retention_value, level \
-         FROM redlite_history_config WHERE level = 1 AND db = ?1 AND key = '' \
-         UNION ALL SELECT enabled, retention_kind, retention_value, level \
-         FROM redlite_history_config WHERE level = 0 AND db = -1 AND key = '' \
-         ORDER BY level DESC LIMIT 1",
-    )?;
-    let row = stmt
-        .query_row(params![db, value::to_sql(key)], |r| {
-            Ok((
-                r.get::<_, bool>(0)?,
-                r.get::<_, Option<String>>(1)?,
-                r.get::<_, Option<i64>>(2)?,
-            ))
-        })
-        .optional()?;
-    Ok(row.and_then(|(enabled, kind, n)| retention(enabled, kind.as_deref(), n)))
-}
-
-/// The setting a config row stands for: `None` when it disables history.
-fn retention(enabled: bool, kind: Option<&str>, n: Option<i64>) -> Option<Retention> {
-    let setting = match (kind, n) {
-        (Some("time"), Some(ms)) => Retention::Time(ms),
-        (Some("count"), Some(n)) => Retention::Count(n),
-        _ => Retention::Unlimited,
-    };
-    enabled.then_some(setting)
-}
+pub use crate::history_config::transaction_ended;
 
 /// What history needs of a live key and its effective setting (read for every key a
 /// write touches while history is on anywhere).
@@ -299,7 +259,7 @@ struct LiveKey {
     setting: Option<Retention>,
 }
 
-fn live_key(cx: &Ctx, id: i64) -> Result<Option<LiveKey>> {
+fn live_key(cx: &Ctx, config: &Config, id: i64) -> Result<Option<LiveKey>> {
     let mut stmt = cx.conn.prepare_cached(
         "SELECT db, key, type, version, expire_at FROM redlite_keys WHERE id = ?1",
     )?;
@@ -319,7 +279,7 @@ fn live_key(cx: &Ctx, id: i64) -> Result<Option<LiveKey>> {
     let Some((name, ty, version, expire_at)) = row else {
         return Ok(None);
     };
-    let setting = setting_for(cx, name.0, &name.1)?;
+    let setting = config.setting_for(cx.conn, name.0, &name.1)?;
     Ok(Some(LiveKey {
         id,
         name,
@@ -337,7 +297,8 @@ fn live_key(cx: &Ctx, id: i64) -> Result<Option<LiveKey>> {
 /// keys with history on. Called by the executor inside the command's transaction.
 pub fn record(cx: &mut Ctx, command: &'static str) -> Result<()> {
     let dirty = std::mem::take(&mut cx.dirty);
-    if !any_enabled(cx)? {
+    let config = cx.history_config()?;
+    if !config.any {
         return Ok(());
     }
     let op = cx.op.unwrap_or(command);
@@ -351,10 +312,20 @@ pub fn record(cx: &mut Ctx, command: &'static str) -> Result<()> {
     let mut fate: HashMap<(i64, Vec<u8>), Fate> = HashMap::new();
     for d in dirty {
         let (name, state) = match d {
-            Dirty::Live(id) => match live_key(cx, id)? {
-                Some(live) => (live.name.clone(), Fate::Live(live)),
-                None => continue,
-            },
+            Dirty::Live(id) => {
+                // A key this command looked up by name: when history is off for that name,
+                // there is nothing to read.
+                let known = cx.names.iter().rev().find(|(i, _, _)| *i == id);
+                if let Some((_, db, key)) = known {
+                    if config.setting_for(cx.conn, *db, key)?.is_none() {
+                        continue;
+                    }
+                }
+                match live_key(cx, &config, id)? {
+                    Some(live) => (live.name.clone(), Fate::Live(live)),
+                    None => continue,
+                }
+            }
             Dirty::Deleted { db, key, expired } => ((db, key), Fate::Gone { expired }),
         };
         if !fate.contains_key(&name) {
@@ -366,7 +337,7 @@ pub fn record(cx: &mut Ctx, command: &'static str) -> Result<()> {
         let (retention, written) = match &fate[&name] {
             Fate::Live(live) => (live.setting, live.setting.map(|_| write_live(cx, live, op))),
             Fate::Gone { expired } => {
-                let setting = setting_for(cx, name.0, &name.1)?;
+                let setting = config.setting_for(cx.conn, name.0, &name.1)?;
                 let op = if *expired { "expire" } else { op };
                 (setting, setting.map(|_| write_gone(cx, &name, op)))
             }
@@ -667,6 +638,7 @@ fn configure(cx: &mut Ctx, a: &mut Args, enable: bool) -> Result<Reply> {
             kind,
             amount
         ])?;
+    history_config::changed(cx.conn);
     Ok(Reply::ok())
 }
 

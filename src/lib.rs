@@ -30,6 +30,7 @@ pub mod error;
 pub mod glob;
 pub mod hash;
 pub mod history;
+pub mod history_config;
 pub mod history_table;
 pub mod keys;
 pub mod list;

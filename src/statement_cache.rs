@@ -34,6 +34,8 @@ pub fn register(conn: &Connection, shared: &Shared) -> Result<()> {
 struct CacheTab {
     base: ffi::sqlite3_vtab,
     shared: Shared,
+    /// The connection's handle: its history configuration cache goes with this table.
+    handle: *mut ffi::sqlite3,
 }
 
 impl Drop for CacheTab {
@@ -44,6 +46,7 @@ impl Drop for CacheTab {
         if let Ok(mut state) = self.shared.lock() {
             drop(state.take_cached());
         }
+        crate::history_config::detach(self.handle);
     }
 }
 
@@ -67,11 +70,15 @@ unsafe impl<'vtab> VTab<'vtab> for CacheTab {
         let wrapper = unsafe { Connection::from_handle(db.handle())? };
         wrapper.set_prepared_statement_cache_capacity(64);
         shared.lock()?.set_cached(wrapper);
+        // SAFETY: the handle is only used as the connection's identity.
+        let handle = unsafe { db.handle() };
+        crate::history_config::attach(handle);
         Ok((
             Cow::Borrowed(c"CREATE TABLE x(unused)"),
             CacheTab {
                 base: ffi::sqlite3_vtab::default(),
                 shared,
+                handle,
             },
         ))
     }

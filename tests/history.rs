@@ -482,3 +482,160 @@ fn diff_reports_fields_members_and_scores() {
         ("ZCARD z", "(integer) 2"),
     ]);
 }
+
+// ---------------------------------------------------------------------------------------
+// The per-connection configuration cache (`src/history_config.rs`): connections with
+// Redlite registered keep the configuration in memory; these tests change it from
+// another connection and from rolled-back transactions and check that every write still
+// follows the configuration its transaction sees.
+
+/// Two registered connections to one new file.
+fn two_connections(
+    name: &str,
+) -> (
+    rusqlite::Connection,
+    rusqlite::Connection,
+    std::path::PathBuf,
+) {
+    let dir = std::env::temp_dir().join(format!("redlite-hist-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("h.db");
+    let open = || {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+        redlite::register(&c).unwrap();
+        c
+    };
+    let a = open();
+    a.execute_batch("PRAGMA journal_mode = WAL").unwrap();
+    let b = open();
+    (a, b, dir)
+}
+
+fn redis(c: &rusqlite::Connection, args: &[&str]) -> String {
+    let sql = format!(
+        "SELECT CAST(redis({}) AS TEXT)",
+        vec!["?"; args.len()].join(", ")
+    );
+    c.query_row(&sql, rusqlite::params_from_iter(args), |r| {
+        r.get::<_, Option<String>>(0)
+    })
+    .unwrap()
+    .unwrap_or_default()
+}
+
+fn count(c: &rusqlite::Connection, key: &str) -> i64 {
+    c.query_row(
+        "SELECT count(*) FROM redlite_history WHERE key = ?1",
+        [key],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_configuration_change_on_another_connection_is_seen_at_once() {
+    let (a, b, dir) = two_connections("other");
+    redis(&a, &["SET", "k", "1"]);
+    assert_eq!(count(&a, "k"), 0);
+    redis(&b, &["HISTORY", "ENABLE", "KEY", "k"]);
+    redis(&a, &["SET", "k", "2"]);
+    assert_eq!(count(&a, "k"), 1);
+    redis(&b, &["HISTORY", "DISABLE", "KEY", "k"]);
+    redis(&a, &["SET", "k", "3"]);
+    assert_eq!(count(&a, "k"), 1);
+    // Inside a transaction of a's own, begun after b's change; k's own DISABLE row
+    // still wins over the global level.
+    redis(&b, &["HISTORY", "ENABLE", "GLOBAL"]);
+    a.execute_batch("BEGIN").unwrap();
+    redis(&a, &["SET", "k", "4"]);
+    redis(&a, &["SET", "fresh", "1"]);
+    a.execute_batch("COMMIT").unwrap();
+    assert_eq!((count(&a, "k"), count(&a, "fresh")), (1, 1));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_rolled_back_configuration_change_is_forgotten() {
+    let (a, _b, dir) = two_connections("rollback");
+    a.execute_batch("BEGIN").unwrap();
+    redis(&a, &["HISTORY", "ENABLE", "KEY", "k"]);
+    redis(&a, &["SET", "k", "1"]);
+    assert_eq!(
+        count(&a, "k"),
+        1,
+        "recorded inside the transaction that enabled it"
+    );
+    a.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(count(&a, "k"), 0);
+    // The next transactions, explicit and autocommit, see history off again.
+    a.execute_batch("BEGIN").unwrap();
+    redis(&a, &["SET", "k", "2"]);
+    a.execute_batch("COMMIT").unwrap();
+    redis(&a, &["SET", "k", "3"]);
+    assert_eq!(count(&a, "k"), 0);
+    // A committed change holds in every later transaction.
+    a.execute_batch("BEGIN").unwrap();
+    redis(&a, &["HISTORY", "ENABLE", "KEY", "k"]);
+    a.execute_batch("COMMIT").unwrap();
+    a.execute_batch("BEGIN").unwrap();
+    redis(&a, &["SET", "k", "4"]);
+    redis(&a, &["SET", "k", "5"]);
+    a.execute_batch("COMMIT").unwrap();
+    redis(&a, &["SET", "k", "6"]);
+    assert_eq!(count(&a, "k"), 3);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn key_levels_apply_to_renamed_created_and_disabled_keys() {
+    let (a, _b, dir) = two_connections("names");
+    redis(&a, &["HISTORY", "ENABLE", "KEY", "dst"]);
+    redis(&a, &["SET", "src", "v"]);
+    redis(&a, &["RENAME", "src", "dst"]);
+    assert_eq!((count(&a, "src"), count(&a, "dst")), (0, 1));
+    let failed = a.query_row("SELECT redis('HSET', 'dst', 'f', '1')", [], |_| Ok(()));
+    assert!(failed.unwrap_err().to_string().starts_with("WRONGTYPE"));
+    assert_eq!(
+        count(&a, "dst"),
+        1,
+        "HSET on a string fails and records nothing"
+    );
+    redis(&a, &["DEL", "dst"]);
+    redis(&a, &["HSET", "dst", "f", "1"]);
+    assert_eq!(count(&a, "dst"), 3, "the delete and the new hash");
+    redis(&a, &["HISTORY", "ENABLE", "GLOBAL"]);
+    redis(&a, &["HISTORY", "DISABLE", "KEY", "quiet"]);
+    redis(&a, &["SET", "quiet", "1"]);
+    redis(&a, &["SET", "quiet", "2"]);
+    redis(&a, &["SET", "loud", "1"]);
+    assert_eq!((count(&a, "quiet"), count(&a, "loud")), (0, 1));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn thousands_of_key_levels_are_read_per_key() {
+    // More key rows than the cache holds: each write reads its key's own row.
+    let (a, _b, dir) = two_connections("many");
+    let enabled: i64 = a
+        .query_row(
+            "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 4999) \
+             SELECT count(redis('HISTORY', 'ENABLE', 'KEY', 'k' || i)) FROM n",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(enabled, 5000);
+    redis(&a, &["SET", "k4999", "1"]);
+    redis(&a, &["SET", "k0", "1"]);
+    redis(&a, &["SET", "other", "1"]);
+    assert_eq!(
+        (count(&a, "k4999"), count(&a, "k0"), count(&a, "other")),
+        (1, 1, 0)
+    );
+    redis(&a, &["HISTORY", "DISABLE", "KEY", "k0"]);
+    redis(&a, &["SET", "k0", "2"]);
+    assert_eq!(count(&a, "k0"), 1);
+    let _ = std::fs::remove_dir_all(dir);
+}
