@@ -257,11 +257,14 @@ struct LiveKey {
     version: i64,
     expire_at: Option<i64>,
     setting: Option<Retention>,
+    /// A string's value, read with the key's row (strings are most writes).
+    string: Option<Vec<u8>>,
 }
 
 fn live_key(cx: &Ctx, config: &Config, id: i64) -> Result<Option<LiveKey>> {
     let mut stmt = cx.conn.prepare_cached(
-        "SELECT db, key, type, version, expire_at FROM redlite_keys WHERE id = ?1",
+        "SELECT k.db, k.key, k.type, k.version, k.expire_at, s.value FROM redlite_keys k \
+         LEFT JOIN redlite_strings s ON s.key_id = k.id WHERE k.id = ?1",
     )?;
     let row = stmt
         .query_row([id], |r| {
@@ -273,10 +276,11 @@ fn live_key(cx: &Ctx, config: &Config, id: i64) -> Result<Option<LiveKey>> {
                 r.get(2)?,
                 r.get(3)?,
                 r.get(4)?,
+                value::from_sql(r.get_ref(5)?),
             ))
         })
         .optional()?;
-    let Some((name, ty, version, expire_at)) = row else {
+    let Some((name, ty, version, expire_at, string)) = row else {
         return Ok(None);
     };
     let setting = config.setting_for(cx.conn, name.0, &name.1)?;
@@ -287,6 +291,7 @@ fn live_key(cx: &Ctx, config: &Config, id: i64) -> Result<Option<LiveKey>> {
         version,
         expire_at,
         setting,
+        string,
     }))
 }
 
@@ -354,7 +359,10 @@ fn write_live(cx: &Ctx, live: &LiveKey, op: &str) -> Result<()> {
     let Some(kt) = KeyType::from_i64(live.ty) else {
         return Ok(());
     };
-    let snap = snapshot(cx, live.id, kt)?;
+    let snap = match (kt, &live.string) {
+        (KeyType::String, Some(v)) => Snapshot::String(ByteBuf::from(v.clone())),
+        _ => snapshot(cx, live.id, kt)?,
+    };
     insert(
         cx,
         &live.name,
@@ -420,8 +428,11 @@ fn enforce(cx: &Ctx, name: &(i64, Vec<u8>), retention: Retention) -> Result<()> 
         Retention::Count(n) => {
             cx.conn
                 .prepare_cached(
-                    "DELETE FROM redlite_history WHERE id IN (SELECT id FROM redlite_history \
-                     WHERE db = ?1 AND key = ?2 ORDER BY ts_ms DESC, id DESC LIMIT -1 OFFSET ?3)",
+                    // The (n+1)-th newest entry bounds an index range: everything up to it
+                    // goes (usually the one oldest entry), with no temporary table.
+                    "DELETE FROM redlite_history WHERE db = ?1 AND key = ?2 AND (ts_ms, id) <= \
+                     (SELECT ts_ms, id FROM redlite_history WHERE db = ?1 AND key = ?2 \
+                      ORDER BY ts_ms DESC, id DESC LIMIT 1 OFFSET ?3)",
                 )?
                 .execute(params![name.0, key, n])?;
         }
