@@ -143,3 +143,24 @@ def test_extension_and_server_share_the_file(redlite_server):
     assert rows == ["from:extension|yes", "from:server|2"]
     conn.close()
     c.close()
+
+
+def test_reads_see_every_acknowledged_write(redlite_server):
+    # Fast reads run on the connection's own thread with a connection of that thread's
+    # (not the reader pool): each must still see every write acknowledged before it,
+    # from any client, with or without pipelining.
+    port, _ = redlite_server
+    a, b = resp.Conn(port), resp.Conn(port)
+    for c in (a, b):
+        assert c.command("SELECT", "7") == "OK"
+    a.command("DEL", "seen:n", "seen:h")
+    for i in range(1, 301):
+        assert a.command("INCR", "seen:n") == i
+        assert b.command("GET", "seen:n") == str(i).encode()
+        assert a.command("HSET", "seen:h", f"f{i}", i) == 1
+        assert b.command("HLEN", "seen:h") == i
+    b.send_raw(resp.encode(("GET", "seen:n")) + resp.encode(("HGET", "seen:h", "f300"))
+               + resp.encode(("EXISTS", "seen:n", "seen:h", "nope")))
+    assert [b.read_reply() for _ in range(3)] == [b"300", b"300", 2]
+    a.close()
+    b.close()

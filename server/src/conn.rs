@@ -244,6 +244,7 @@ where
         outbox_bytes_in_out: 0,
         stash: Vec::new(),
         group: Vec::new(),
+        group_inline: false,
         groups: Vec::new(),
     };
     let result = conn.run().await;
@@ -349,8 +350,27 @@ pub(crate) struct Conn<S> {
     /// Core commands of this batch not sent yet: they go as one [`Task::Commands`] to
     /// the reader pool (before the batch's first write) or to the writer (after it).
     group: Vec<(i64, Argv)>,
+    /// Every command in `group` is a fast read ([`runs_inline`]).
+    group_inline: bool,
     /// Groups sent in this batch, awaited in order as their slots are encoded.
     groups: Vec<GroupReplies>,
+}
+
+/// True for a read this connection's own thread may run ([`Engine::read_inline`]): a
+/// `fast` read-only command whose cost here is O(1) or O(log n). Redis marks some
+/// commands fast that count rows here: DBSIZE (the database's keys), XLEN (a stream's
+/// entries), ZCOUNT and ZLEXCOUNT (the range's members), ZRANK and ZREVRANK (the members
+/// before the one asked about); those go to the reader pool.
+///
+/// [`Engine::read_inline`]: crate::engine::Engine::read_inline
+fn runs_inline(spec: &Spec) -> bool {
+    spec.flags & flag::FAST != 0
+        && spec.flags & flag::READONLY != 0
+        && spec.flags & (flag::WRITE | flag::BLOCKING | flag::RANDOM) == 0
+        && !matches!(
+            spec.name,
+            "dbsize" | "xlen" | "zcount" | "zlexcount" | "zrank" | "zrevrank"
+        )
 }
 
 /// Replies of one sent group: still coming, or arrived and handed out in order.
@@ -548,6 +568,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     pub(crate) fn flush_group(&mut self) {
         if self.group.is_empty() {
             return;
+        }
+        if !self.batch_has_write && self.group_inline {
+            if let Some(replies) = self.server.engine.read_inline(&self.group) {
+                self.group.clear();
+                self.groups
+                    .push(GroupReplies::Got(replies.into_iter(), None));
+                return;
+            }
         }
         let task = Task::Commands(std::mem::take(&mut self.group));
         let rx = if self.batch_has_write {
@@ -798,6 +826,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         } else if !self.batch_has_write {
             self.reads_in_flight = true;
         }
+        self.group_inline = runs_inline(spec) && (self.group.is_empty() || self.group_inline);
         self.group.push((self.st.db, argv));
         self.pending.push(Slot {
             reply: Pending::Group(self.groups.len()),
