@@ -9,10 +9,15 @@ use rusqlite::Connection;
 use crate::error::Result;
 
 /// The schema version this build writes.
-pub const VERSION: i64 = 1;
+pub const VERSION: i64 = 2;
 
-/// Migrations after the base schema: (version reached, SQL).
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../sql/schema.sql"))];
+/// The base schema, then the migrations after it: (version reached, SQL). A new file runs
+/// them all (each later one is then a no-op on empty tables).
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../sql/schema.sql")),
+    // Streams' `redlite_keys.len`, left at 0 by version 1, counted once.
+    (2, include_str!("../sql/migrations/0002_stream_len.sql")),
+];
 
 const VIEWS: &str = include_str!("../sql/views.sql");
 

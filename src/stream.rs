@@ -5,6 +5,11 @@
 //! An entry's fields are stored as one BLOB: the MessagePack array `[f1, v1, f2, v2, …]`
 //! of binary strings, which keeps field order and duplicate fields as Redis does.
 //!
+//! **Length.** Like the other collections, a stream's entry count is `redlite_keys.len`,
+//! adjusted by every write that adds or removes entries (XADD, XDEL, XTRIM), so XLEN,
+//! XINFO's length and MAXLEN trimming never count rows. Unlike them, a stream emptied by
+//! XDEL or trimming stays, as in Redis, so nothing here uses `Ctx::shrink`.
+//!
 //! **IDs** are two unsigned 64-bit numbers, as in Redis. Entry rows store them as SQLite
 //! INTEGERs, ordered by the primary key, so an *entry's* ms and seq must each fit in 63
 //! bits: XADD refuses a larger ID with an error where Redis would accept it. The counters
@@ -361,12 +366,16 @@ struct Meta {
     max_deleted: StreamId,
     /// The first entry's ID; 0-0 when the stream is empty (no entry can be 0-0).
     first: StreamId,
-    /// The number of entries, counted on first use.
-    len: Option<i64>,
+    /// The number of entries: the key's `redlite_keys.len` as looked up, kept current
+    /// in memory as this command adds and removes entries.
+    len: i64,
 }
 
 impl Meta {
-    fn load(cx: &Ctx, key_id: i64) -> Result<Meta> {
+    /// The counters of the stream `key` as it was looked up, its length taken from the
+    /// key's row, so that nothing counts entries.
+    fn load(cx: &Ctx, key: &KeyRow) -> Result<Meta> {
+        let key_id = key.id;
         let mut stmt = cx.conn.prepare_cached(
             "SELECT last_ms, last_seq, entries_added, max_deleted_ms, max_deleted_seq, \
              first_ms, first_seq FROM redlite_streams WHERE key_id = ?1",
@@ -394,7 +403,7 @@ impl Meta {
             entries_added,
             max_deleted,
             first,
-            len: None,
+            len: key.len,
         })
     }
 
@@ -426,19 +435,6 @@ impl Meta {
         Ok(())
     }
 
-    /// The number of entries. `count(*)` over the key's range of the primary key.
-    fn len(&mut self, cx: &Ctx) -> Result<i64> {
-        if let Some(n) = self.len {
-            return Ok(n);
-        }
-        let n = cx
-            .conn
-            .prepare_cached("SELECT count(*) FROM redlite_stream_entries WHERE key_id = ?1")?
-            .query_row([self.key_id], |r| r.get(0))?;
-        self.len = Some(n);
-        Ok(n)
-    }
-
     fn is_empty(&self) -> bool {
         self.first.is_zero()
     }
@@ -460,59 +456,61 @@ impl Meta {
 
     /// Redis's `streamEstimateDistanceFromFirstEverEntry`: how many entries up to `id`
     /// were ever added, when that can be known (`None` otherwise).
-    fn entries_read_at(&mut self, cx: &Ctx, id: StreamId) -> Result<Option<i64>> {
+    fn entries_read_at(&self, id: StreamId) -> Option<i64> {
         if self.entries_added == 0 {
-            return Ok(Some(0));
+            return Some(0);
         }
         if self.is_empty() && id <= self.last {
-            return Ok(Some(self.entries_added));
+            return Some(self.entries_added);
         }
         match id.cmp(&self.last) {
-            std::cmp::Ordering::Equal => return Ok(Some(self.entries_added)),
-            std::cmp::Ordering::Greater => return Ok(None),
+            std::cmp::Ordering::Equal => return Some(self.entries_added),
+            std::cmp::Ordering::Greater => return None,
             std::cmp::Ordering::Less => {}
         }
         if self.max_deleted.is_zero() || self.max_deleted < self.first {
             // No deletion after the first entry: the count is known.
-            let len = self.len(cx)?;
             if id < self.first {
-                return Ok(Some(self.entries_added - len));
+                return Some(self.entries_added - self.len);
             }
             if id == self.first {
-                return Ok(Some(self.entries_added - len + 1));
+                return Some(self.entries_added - self.len + 1);
             }
         }
-        Ok(None)
+        None
     }
 
     /// Redis's `streamReplyWithCGLag`: entries not yet delivered to the group, `None` when
     /// deletions make it unknowable.
-    fn lag(&mut self, cx: &Ctx, g: &Group) -> Result<Option<i64>> {
+    fn lag(&self, g: &Group) -> Option<i64> {
         if self.entries_added == 0 {
-            return Ok(Some(0));
+            return Some(0);
         }
         if let Some(read) = g.entries_read {
             if !self.tombstones_from(g.last) {
-                return Ok(Some(self.entries_added - read));
+                return Some(self.entries_added - read);
             }
         }
-        Ok(self
-            .entries_read_at(cx, g.last)?
-            .map(|read| self.entries_added - read))
+        self.entries_read_at(g.last)
+            .map(|read| self.entries_added - read)
     }
 }
 
-/// Creates the stream key `key` with no entries.
-fn create_stream(cx: &mut Ctx, key: &[u8]) -> Result<Meta> {
-    let key_id = cx.create(key, KeyType::Stream, None)?;
-    let m = Meta {
+/// The counters of a stream with no entry and no history, stored under `key_id`.
+fn empty_meta(key_id: i64) -> Meta {
+    Meta {
         key_id,
         last: StreamId::ZERO,
         entries_added: 0,
         max_deleted: StreamId::ZERO,
         first: StreamId::ZERO,
-        len: Some(0),
-    };
+        len: 0,
+    }
+}
+
+/// Creates the stream key `key` with no entries.
+fn create_stream(cx: &mut Ctx, key: &[u8]) -> Result<Meta> {
+    let m = empty_meta(cx.create(key, KeyType::Stream, None)?);
     m.save(cx)?;
     Ok(m)
 }
@@ -623,9 +621,9 @@ fn count_before(cx: &Ctx, key_id: i64, id: StreamId) -> Result<i64> {
         .query_row(params![key_id, ms, seq], |r| r.get(0))?)
 }
 
-/// The first ID of each node of the node model (see the module docs), and the number
-/// of entries, from one pass over the key's IDs in primary key order.
-fn node_first_ids(cx: &Ctx, key_id: i64) -> Result<(Vec<StreamId>, i64)> {
+/// The first ID of each node of the node model (see the module docs), from one pass
+/// over the key's IDs in primary key order.
+fn node_first_ids(cx: &Ctx, key_id: i64) -> Result<Vec<StreamId>> {
     let mut stmt = cx.conn.prepare_cached(
         "SELECT ms, seq FROM redlite_stream_entries WHERE key_id = ?1 ORDER BY ms, seq",
     )?;
@@ -637,7 +635,7 @@ fn node_first_ids(cx: &Ctx, key_id: i64) -> Result<(Vec<StreamId>, i64)> {
         }
         n += 1;
     }
-    Ok((firsts, n))
+    Ok(firsts)
 }
 
 /// The number of nodes of Redis's radix tree (`rax`) holding these keys, sorted and
@@ -751,14 +749,13 @@ fn save_group(cx: &Ctx, key_id: i64, g: &Group, insert_only: bool) -> Result<boo
 
 /// Moves a group's last delivered ID forward to `id` while delivering it, keeping its
 /// entries-read counter as Redis's `streamReplyWithRange` does.
-fn advance_group(cx: &Ctx, m: &mut Meta, g: &mut Group, id: StreamId) -> Result<()> {
+fn advance_group(m: &Meta, g: &mut Group, id: StreamId) {
     match g.entries_read {
         Some(read) if !m.tombstones_from(id) => g.entries_read = Some(read + 1),
-        _ if m.entries_added != 0 => g.entries_read = m.entries_read_at(cx, id)?,
+        _ if m.entries_added != 0 => g.entries_read = m.entries_read_at(id),
         _ => {}
     }
     g.last = id;
-    Ok(())
 }
 
 /// A group that must exist for the command: `NOGROUP ... in XREADGROUP` style errors
@@ -1062,13 +1059,14 @@ fn parse_add_or_trim(rest: &[Vec<u8>], xadd: bool) -> Result<(Trim, bool, NewId,
     Ok((trim, nomkstream, new_id, i))
 }
 
-/// Trims the stream (Redis's `streamTrim`); returns how many entries went. `~` removes
-/// only whole nodes of the node model, oldest first, and at most `limit` entries.
+/// Trims the stream (Redis's `streamTrim`); returns how many entries went, which the
+/// caller takes off the key's stored length. `~` removes only whole nodes of the node
+/// model, oldest first, and at most `limit` entries.
 fn trim(cx: &Ctx, m: &mut Meta, t: &Trim) -> Result<i64> {
     let Some(strategy) = t.strategy else {
         return Ok(0);
     };
-    let len = m.len(cx)?;
+    let len = m.len;
     // For MAXLEN, how many entries must stay; for MINID, how many may go.
     let (keep, removable) = match strategy {
         Strategy::MaxLen(n) => (n, (len - n).max(0)),
@@ -1098,7 +1096,7 @@ fn trim(cx: &Ctx, m: &mut Meta, t: &Trim) -> Result<i64> {
     };
     if remove > 0 {
         delete_oldest(cx, m.key_id, remove)?;
-        m.len = Some(len - remove);
+        m.len = len - remove;
         m.refresh_first(cx)?;
     }
     Ok(remove)
@@ -1127,9 +1125,10 @@ pub fn cmd_xadd(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
         ));
     }
     let (mut m, existed) = match lookup_write(cx, key)? {
-        Some(row) => (Meta::load(cx, row.id)?, true),
+        Some(row) => (Meta::load(cx, &row)?, true),
         None if nomkstream => return Ok(Reply::Nil),
-        None => (create_stream(cx, key)?, false),
+        // Created below, once the new ID is known to be valid.
+        None => (empty_meta(0), false),
     };
     if m.last == StreamId::MAX {
         return Err(Error::err(
@@ -1170,6 +1169,11 @@ pub fn cmd_xadd(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
         return Err(smaller());
     }
     let (ms, seq) = id.row().ok_or_else(id_too_large)?;
+    if !existed {
+        // With the length of the entry added next, and no counters row: `save` below
+        // inserts it.
+        m.key_id = cx.create_with_len(key, KeyType::Stream, 1)?;
+    }
     cx.conn
         .prepare_cached(
             "INSERT INTO redlite_stream_entries (key_id, ms, seq, fields) VALUES (?1, ?2, ?3, ?4)",
@@ -1180,11 +1184,15 @@ pub fn cmd_xadd(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     if m.is_empty() {
         m.first = id;
     }
-    m.len = m.len.map(|n| n + 1);
-    trim(cx, &mut m, &trim_args)?;
+    m.len += 1;
+    let removed = trim(cx, &mut m, &trim_args)?;
     m.save(cx)?;
     if existed {
-        cx.touch(m.key_id)?;
+        cx.touch_len(m.key_id, 1 - removed)?;
+    } else if removed > 0 {
+        // A new stream trimmed at once (MAXLEN 0, a MINID above the new ID) lost the
+        // entry its creation counted. Its creation already recorded this write.
+        cx.set_len(m.key_id, m.len)?;
     }
     Ok(id.reply())
 }
@@ -1192,10 +1200,7 @@ pub fn cmd_xadd(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
 /// `XLEN key`
 pub fn cmd_xlen(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     let key = a.next_bytes()?;
-    Ok(Reply::Int(match lookup_read(cx, key)? {
-        Some(row) => Meta::load(cx, row.id)?.len(cx)?,
-        None => 0,
-    }))
+    Ok(Reply::Int(cx.len_typed(key, KeyType::Stream)?))
 }
 
 fn range_command(cx: &mut Ctx, a: &mut Args, rev: bool) -> Result<Reply> {
@@ -1252,7 +1257,7 @@ pub fn cmd_xdel(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
         .iter()
         .map(|arg| parse_strict_id(arg))
         .collect::<Result<Vec<_>>>()?;
-    let mut m = Meta::load(cx, row.id)?;
+    let mut m = Meta::load(cx, &row)?;
     let mut deleted = 0;
     let mut first_deleted = false;
     let mut stmt = cx.conn.prepare_cached(
@@ -1275,7 +1280,8 @@ pub fn cmd_xdel(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
             m.refresh_first(cx)?;
         }
         m.save(cx)?;
-        cx.touch(row.id)?;
+        // A stream left empty stays: Redis keeps empty streams (so no `shrink`).
+        cx.touch_len(row.id, -deleted)?;
     }
     Ok(Reply::Int(deleted))
 }
@@ -1287,11 +1293,12 @@ pub fn cmd_xtrim(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     let Some(row) = lookup_write(cx, &argv[0])? else {
         return Ok(Reply::Int(0));
     };
-    let mut m = Meta::load(cx, row.id)?;
+    let mut m = Meta::load(cx, &row)?;
     let removed = trim(cx, &mut m, &trim_args)?;
     if removed > 0 {
         m.save(cx)?;
-        cx.touch(row.id)?;
+        // Trimmed to nothing, the stream stays, as in Redis (so no `shrink`).
+        cx.touch_len(row.id, -removed)?;
     }
     Ok(Reply::Int(removed))
 }
@@ -1321,7 +1328,7 @@ pub fn cmd_xsetid(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
         }
     }
     let row = lookup_write(cx, key)?.ok_or(Error::NoSuchKey)?;
-    let mut m = Meta::load(cx, row.id)?;
+    let mut m = Meta::load(cx, &row)?;
     if !m.is_empty() {
         let top = edge_id(cx, row.id, true)?.unwrap_or(StreamId::ZERO);
         if id < top {
@@ -1329,8 +1336,7 @@ pub fn cmd_xsetid(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
                 "The ID specified in XSETID is smaller than the target stream top item",
             ));
         }
-        let len = m.len(cx)?;
-        if entries_added.is_some_and(|n| n < len) {
+        if entries_added.is_some_and(|n| n < m.len) {
             return Err(Error::err(
                 "The entries_added specified in XSETID is smaller than the target stream length",
             ));
@@ -1474,7 +1480,7 @@ fn read_command(cx: &mut Ctx, args: &[Vec<u8>], xreadgroup: bool) -> Result<Repl
                 ));
             }
             ReadFrom::After(match row {
-                Some(row) => Meta::load(cx, row.id)?.last,
+                Some(row) => Meta::load(cx, &row)?.last,
                 None => StreamId::ZERO,
             })
         } else if id.as_slice() == b">" {
@@ -1494,22 +1500,22 @@ fn read_command(cx: &mut Ctx, args: &[Vec<u8>], xreadgroup: bool) -> Result<Repl
                 ReadFrom::After(id)
             }
         };
-        targets.push((key, row.map(|row| row.id), from));
+        targets.push((key, row, from));
     }
     let mut out = Vec::new();
-    for (key, key_id, from) in targets {
-        let Some(key_id) = key_id else { continue };
+    for (key, row, from) in targets {
+        let Some(row) = row else { continue };
         let served = match (r.group, from) {
             (None, ReadFrom::After(id)) => {
-                let entries = read_after(cx, key_id, id, r.count)?;
+                let entries = read_after(cx, row.id, id, r.count)?;
                 (!entries.is_empty()).then(|| entries_reply(entries))
             }
             (None, ReadFrom::New) => None,
             (Some((group, consumer)), ReadFrom::New) => {
-                serve_new(cx, key_id, group, consumer, r.count, r.noack)?
+                serve_new(cx, &row, group, consumer, r.count, r.noack)?
             }
             (Some((group, consumer)), ReadFrom::After(id)) => {
-                Some(serve_history(cx, key_id, group, consumer, id, r.count)?)
+                Some(serve_history(cx, row.id, group, consumer, id, r.count)?)
             }
         };
         if let Some(entries) = served {
@@ -1527,12 +1533,13 @@ fn read_command(cx: &mut Ctx, args: &[Vec<u8>], xreadgroup: bool) -> Result<Repl
 /// XREADGROUP `>`: delivers the entries after the group's last delivered ID.
 fn serve_new(
     cx: &mut Ctx,
-    key_id: i64,
+    key: &KeyRow,
     group: &[u8],
     consumer: &[u8],
     count: i64,
     noack: bool,
 ) -> Result<Option<Reply>> {
+    let key_id = key.id;
     let Some(mut g) = load_group(cx, key_id, group)? else {
         return Ok(None);
     };
@@ -1542,11 +1549,11 @@ fn serve_new(
         return Ok(None);
     }
     see_consumer(cx, key_id, group, consumer, true)?;
-    let mut m = Meta::load(cx, key_id)?;
+    let m = Meta::load(cx, key)?;
     let mut out = Vec::with_capacity(entries.len());
     for (id, blob) in entries {
         if id > g.last {
-            advance_group(cx, &mut m, &mut g, id)?;
+            advance_group(&m, &mut g, id);
         }
         if !noack {
             // A pending entry owned by someone else (after XGROUP SETID moved back) is
@@ -1676,7 +1683,7 @@ pub fn blocking_read(cx: &Ctx, argv: &[Vec<u8>]) -> Option<BlockingRead> {
                 continue;
             }
             let last = match lookup_read(cx, key) {
-                Ok(Some(row)) => Meta::load(cx, row.id).ok()?.last,
+                Ok(Some(row)) => Meta::load(cx, &row).ok()?.last,
                 Ok(None) => StreamId::ZERO,
                 // The command itself will report the error.
                 Err(_) => return None,
@@ -2248,12 +2255,11 @@ fn xinfo_stream(cx: &mut Ctx, typed: &[u8], args: &[Vec<u8>]) -> Result<Reply> {
         }
         _ => return Err(sub_syntax("XINFO", typed)),
     };
-    let mut m = Meta::load(cx, row.id)?;
-    let (nodes, len) = node_first_ids(cx, row.id)?;
-    m.len = Some(len);
+    let m = Meta::load(cx, &row)?;
+    let nodes = node_first_ids(cx, row.id)?;
     let rax_keys: Vec<[u8; 16]> = nodes.iter().map(|id| id.rax_key()).collect();
     let mut out = vec![
-        (field("length"), Reply::Int(len)),
+        (field("length"), Reply::Int(m.len)),
         (field("radix-tree-keys"), Reply::Int(nodes.len() as i64)),
         (field("radix-tree-nodes"), Reply::Int(rax_nodes(&rax_keys))),
         (field("last-generated-id"), m.last.reply()),
@@ -2283,7 +2289,7 @@ fn xinfo_stream(cx: &mut Ctx, typed: &[u8], args: &[Vec<u8>]) -> Result<Reply> {
         let Some(g) = load_group(cx, row.id, &name)? else {
             continue;
         };
-        let lag = m.lag(cx, &g)?;
+        let lag = m.lag(&g);
         let gname = value::to_sql(&name);
         let pending = cx
             .conn
@@ -2343,7 +2349,7 @@ fn xinfo_stream(cx: &mut Ctx, typed: &[u8], args: &[Vec<u8>]) -> Result<Reply> {
 
 fn xinfo_groups(cx: &mut Ctx, _typed: &[u8], args: &[Vec<u8>]) -> Result<Reply> {
     let row = lookup_read(cx, &args[0])?.ok_or(Error::NoSuchKey)?;
-    let mut m = Meta::load(cx, row.id)?;
+    let m = Meta::load(cx, &row)?;
     let mut out = Vec::new();
     for name in group_names(cx, row.id)? {
         let Some(g) = load_group(cx, row.id, &name)? else {
@@ -2355,7 +2361,7 @@ fn xinfo_groups(cx: &mut Ctx, _typed: &[u8], args: &[Vec<u8>]) -> Result<Reply> 
                 "SELECT count(*) FROM redlite_stream_consumers WHERE key_id = ?1 AND group_name = ?2",
             )?
             .query_row(params![row.id, value::to_sql(&name)], |r| r.get(0))?;
-        let lag = m.lag(cx, &g)?;
+        let lag = m.lag(&g);
         out.push(Reply::Map(vec![
             (field("name"), Reply::Bulk(name.clone())),
             (field("consumers"), Reply::Int(nconsumers)),
@@ -2474,13 +2480,13 @@ fn xgroup_target(
     key: &[u8],
     group: &[u8],
     need_group: bool,
-) -> Result<(i64, Option<Group>)> {
+) -> Result<(KeyRow, Option<Group>)> {
     let row = lookup_write(cx, key)?.ok_or_else(key_required)?;
     let g = load_group(cx, row.id, group)?;
     if need_group && g.is_none() {
         return Err(nogroup_for_key(group, key));
     }
-    Ok((row.id, g))
+    Ok((row, g))
 }
 
 fn xgroup_create(cx: &mut Ctx, typed: &[u8], args: &[Vec<u8>]) -> Result<Reply> {
@@ -2508,7 +2514,7 @@ fn xgroup_create(cx: &mut Ctx, typed: &[u8], args: &[Vec<u8>]) -> Result<Reply> 
         return Err(sub_syntax("XGROUP", typed));
     }
     let last = match row {
-        Some(row) if id_arg.as_slice() == b"$" => Meta::load(cx, row.id)?.last,
+        Some(row) if id_arg.as_slice() == b"$" => Meta::load(cx, &row)?.last,
         None if id_arg.as_slice() == b"$" => StreamId::ZERO,
         _ => parse_strict_id(id_arg)?,
     };
@@ -2539,10 +2545,11 @@ fn xgroup_setid(cx: &mut Ctx, typed: &[u8], args: &[Vec<u8>]) -> Result<Reply> {
         5 if is(&args[3], "ENTRIESREAD") => parse_entries_read(&args[4])?,
         _ => return Err(sub_syntax("XGROUP", typed)),
     };
-    let (key_id, g) = xgroup_target(cx, key, group, true)?;
+    let (row, g) = xgroup_target(cx, key, group, true)?;
+    let key_id = row.id;
     let mut g = g.ok_or_else(|| nogroup_for_key(group, key))?;
     g.last = if id_arg.as_slice() == b"$" {
-        Meta::load(cx, key_id)?.last
+        Meta::load(cx, &row)?.last
     } else {
         parse_id(id_arg)?
     };
@@ -2554,7 +2561,8 @@ fn xgroup_setid(cx: &mut Ctx, typed: &[u8], args: &[Vec<u8>]) -> Result<Reply> {
 
 fn xgroup_destroy(cx: &mut Ctx, _typed: &[u8], args: &[Vec<u8>]) -> Result<Reply> {
     let (key, group) = (&args[0], &args[1]);
-    let (key_id, g) = xgroup_target(cx, key, group, false)?;
+    let (row, g) = xgroup_target(cx, key, group, false)?;
+    let key_id = row.id;
     if g.is_none() {
         return Ok(Reply::Int(0));
     }
@@ -2574,7 +2582,7 @@ fn xgroup_destroy(cx: &mut Ctx, _typed: &[u8], args: &[Vec<u8>]) -> Result<Reply
 
 fn xgroup_createconsumer(cx: &mut Ctx, _typed: &[u8], args: &[Vec<u8>]) -> Result<Reply> {
     let (key, group, consumer) = (&args[0], &args[1], &args[2]);
-    let (key_id, _) = xgroup_target(cx, key, group, true)?;
+    let key_id = xgroup_target(cx, key, group, true)?.0.id;
     let created = cx
         .conn
         .prepare_cached(
@@ -2595,7 +2603,7 @@ fn xgroup_createconsumer(cx: &mut Ctx, _typed: &[u8], args: &[Vec<u8>]) -> Resul
 
 fn xgroup_delconsumer(cx: &mut Ctx, _typed: &[u8], args: &[Vec<u8>]) -> Result<Reply> {
     let (key, group, consumer) = (&args[0], &args[1], &args[2]);
-    let (key_id, _) = xgroup_target(cx, key, group, true)?;
+    let key_id = xgroup_target(cx, key, group, true)?.0.id;
     if !consumer_exists(cx, key_id, group, consumer)? {
         return Ok(Reply::Int(0));
     }

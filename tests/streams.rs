@@ -704,3 +704,145 @@ fn blocking_reads_pin_dollar_and_report_would_block_as_a_null_array() {
     let argv: Vec<&[u8]> = b.argv.iter().map(Vec::as_slice).collect();
     assert_eq!(render(&db.exec(&argv)), "[[\"s\",(empty array)]]");
 }
+
+/// `redlite_keys.len` of `key`, as XLEN now reads it.
+fn stored_len(db: &Db, key: &str) -> i64 {
+    db.conn
+        .query_row("SELECT len FROM redlite_keys WHERE key = ?1", [key], |r| {
+            r.get(0)
+        })
+        .unwrap()
+}
+
+#[test]
+fn every_entry_write_keeps_the_stored_length() {
+    // `Db::exec` checks len against the entry rows after each of these; the replies are
+    // Redis 7.0's. A stream emptied by XDEL, XTRIM or MAXLEN stays, as in Redis.
+    let mut db = Db::new();
+    db.script(&[
+        ("XADD s MAXLEN 0 1-1 f v", "\"1-1\""),
+        ("XLEN s", "(integer) 0"),
+        ("EXISTS s", "(integer) 1"),
+        ("XADD s MINID 5 2-1 f v", "\"2-1\""),
+        ("XLEN s", "(integer) 0"),
+        ("XADD s 3-1 f v", "\"3-1\""),
+        ("XADD s 4-1 f v", "\"4-1\""),
+        ("XADD s 5-1 f v", "\"5-1\""),
+        ("XLEN s", "(integer) 3"),
+        ("XDEL s 3-1 4-1 9-9", "(integer) 2"),
+        ("XLEN s", "(integer) 1"),
+        ("XADD s MAXLEN 1 6-1 f v", "\"6-1\""),
+        ("XLEN s", "(integer) 1"),
+        ("XTRIM s MAXLEN 0", "(integer) 1"),
+        ("XLEN s", "(integer) 0"),
+        ("EXISTS s", "(integer) 1"),
+        ("XADD s 7-1 f v", "\"7-1\""),
+        ("XADD s 8-1 f v", "\"8-1\""),
+        ("COPY s t", "(integer) 1"),
+        ("XLEN t", "(integer) 2"),
+        ("XDEL t 7-1 8-1", "(integer) 2"),
+        ("XLEN t", "(integer) 0"),
+        ("XLEN s", "(integer) 2"),
+        ("XGROUP CREATE m g $ MKSTREAM", "OK"),
+        ("XLEN m", "(integer) 0"),
+        ("XADD n NOMKSTREAM 1-1 f v", "(nil)"),
+        ("XLEN n", "(integer) 0"),
+        (
+            "XSETID s 8-1 ENTRIESADDED 1",
+            "(error) ERR The entries_added specified in XSETID is smaller than the target stream length",
+        ),
+        ("XSETID s 8-1 ENTRIESADDED 2", "OK"),
+        ("RENAME s r", "OK"),
+        ("XLEN r", "(integer) 2"),
+        ("XADD r MAXLEN 0 9-1 f v", "\"9-1\""),
+        ("XLEN r", "(integer) 0"),
+        ("XLEN t", "(integer) 0"),
+        ("SET str v", "OK"),
+        ("XLEN str", "(error) WRONGTYPE Operation against a key holding the wrong kind of value"),
+    ]);
+}
+
+#[test]
+fn xlen_xinfo_and_trimming_read_the_stored_length() {
+    let mut db = Db::new();
+    fill(&mut db, "s", 1..=250);
+    assert_eq!(stored_len(&db, "s"), 250);
+    // Pretend the count is different, to see who reads it (then put it back).
+    db.check_lengths = false;
+    db.conn
+        .execute("UPDATE redlite_keys SET len = 7 WHERE key = 's'", [])
+        .unwrap();
+    db.script(&[("XLEN s", "(integer) 7")]);
+    let info = db.run("XINFO STREAM s");
+    assert!(info.starts_with("{\"length\":(integer) 7,"), "{info}");
+    db.conn
+        .execute("UPDATE redlite_keys SET len = 250 WHERE key = 's'", [])
+        .unwrap();
+    db.check_lengths = true;
+    // Trimming decides from the stored length (replies as Redis 7.0's): `~` takes one
+    // node of 100, then the exact trims.
+    db.script(&[
+        ("XADD s MAXLEN ~ 100 251-1 f v", "\"251-1\""),
+        ("XLEN s", "(integer) 151"),
+        ("XTRIM s MAXLEN 100", "(integer) 51"),
+        ("XLEN s", "(integer) 100"),
+        ("XTRIM s MINID 200", "(integer) 48"),
+        ("XLEN s", "(integer) 52"),
+    ]);
+    assert_eq!(stored_len(&db, "s"), 52);
+}
+
+#[test]
+fn opening_a_version_1_file_counts_its_streams_once() {
+    let path = std::env::temp_dir().join(format!("redlite-stream-len-{}.db", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        redlite::schema::ensure(&conn).unwrap();
+        let mut db = Db {
+            conn,
+            session: Default::default(),
+            clock: redlite::clock::ManualClock::new(T0),
+            check_lengths: true,
+        };
+        fill(&mut db, "s", 1..=3);
+        db.script(&[
+            ("XADD e MAXLEN 0 1-1 f v", "\"1-1\""),
+            ("HSET h a 1 b 2", "(integer) 2"),
+        ]);
+        // What a file written before streams kept their length looks like.
+        db.conn
+            .execute_batch(
+                "UPDATE redlite_keys SET len = 0 WHERE type = 6; \
+                 UPDATE redlite_keys SET len = 5 WHERE key = 'e'; \
+                 PRAGMA user_version = 1;",
+            )
+            .unwrap();
+    }
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    redlite::schema::ensure(&conn).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, redlite::schema::VERSION);
+    let mut db = Db {
+        conn,
+        session: Default::default(),
+        clock: redlite::clock::ManualClock::new(T0),
+        check_lengths: true,
+    };
+    db.script(&[
+        ("XLEN s", "(integer) 3"),
+        ("XLEN e", "(integer) 0"),
+        ("HLEN h", "(integer) 2"),
+        ("XADD s 4-1 f v", "\"4-1\""),
+        ("XLEN s", "(integer) 4"),
+    ]);
+    db.assert_lengths(&[]);
+    drop(db);
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = path.clone().into_os_string();
+        name.push(suffix);
+        let _ = std::fs::remove_file(name);
+    }
+}

@@ -54,16 +54,13 @@ impl Db {
     /// strings), so every Rust test checks, after every step, that each write keeps the
     /// length exact. The check counts every element, so it is skipped when the keyspace
     /// holds more than [`CHECKED_ELEMENTS`] of them, which one cheap query over
-    /// `redlite_keys` tells (the timing tests build million-element keys). Streams are
-    /// left out until their module maintains the column.
+    /// `redlite_keys` tells (the timing tests build million-element keys).
     pub fn assert_lengths(&self, argv: &[Vec<u8>]) {
         let total: i64 = self
             .conn
-            .query_row(
-                "SELECT coalesce(sum(len), 0) FROM redlite_keys WHERE type <> 6",
-                [],
-                |r| r.get(0),
-            )
+            .query_row("SELECT coalesce(sum(len), 0) FROM redlite_keys", [], |r| {
+                r.get(0)
+            })
             .unwrap();
         if total > CHECKED_ELEMENTS {
             return;
@@ -77,8 +74,9 @@ impl Db {
                    WHEN 3 THEN (SELECT count(*) FROM redlite_lists WHERE key_id = k.id) \
                    WHEN 4 THEN (SELECT count(*) FROM redlite_sets WHERE key_id = k.id) \
                    WHEN 5 THEN (SELECT count(*) FROM redlite_zsets WHERE key_id = k.id) \
+                   WHEN 6 THEN (SELECT count(*) FROM redlite_stream_entries WHERE key_id = k.id) \
                    ELSE 0 END AS n \
-                 FROM redlite_keys k WHERE type <> 6) WHERE len <> n",
+                 FROM redlite_keys k) WHERE len <> n",
             )
             .unwrap();
         let wrong: Vec<String> = stmt
