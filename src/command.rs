@@ -45,6 +45,10 @@ pub mod flag {
     pub const SCALAR: u32 = 1 << 10;
     /// Random output (RANDOMKEY, SPOP, ...).
     pub const RANDOM: u32 = 1 << 11;
+    /// Every error it can return comes before its first write (Redlite's own flag, not
+    /// shown by COMMAND): it needs no savepoint when the caller undoes the whole
+    /// transaction after a failed write (see [`crate::Session::caller_undoes_failures`]).
+    pub const CHECKS_FIRST: u32 = 1 << 12;
 
     /// (flag, name) pairs for `COMMAND INFO`.
     pub const NAMES: &[(u32, &str)] = &[
@@ -147,28 +151,28 @@ macro_rules! cmd {
 pub static COMMANDS: &[Spec] = &[
     // strings
     cmd!("get", 2, RS | FAST, 1, 1, 1, "string", "Returns the string value of a key.", Some(string::cmd_get)),
-    cmd!("set", -3, WS | DENYOOM, 1, 1, 1, "string", "Sets the string value of a key, ignoring its type; NX, XX, GET and expiry options.", Some(string::cmd_set)),
-    cmd!("setnx", 3, WS | DENYOOM | FAST, 1, 1, 1, "string", "Sets a key's string value only when the key does not exist.", Some(string::cmd_setnx)),
+    cmd!("set", -3, WS | DENYOOM | CHECKS_FIRST, 1, 1, 1, "string", "Sets the string value of a key, ignoring its type; NX, XX, GET and expiry options.", Some(string::cmd_set)),
+    cmd!("setnx", 3, WS | DENYOOM | FAST | CHECKS_FIRST, 1, 1, 1, "string", "Sets a key's string value only when the key does not exist.", Some(string::cmd_setnx)),
     cmd!("setex", 4, WS | DENYOOM, 1, 1, 1, "string", "Sets a key's string value and expiry in seconds.", Some(string::cmd_setex)),
     cmd!("psetex", 4, WS | DENYOOM, 1, 1, 1, "string", "Sets a key's string value and expiry in milliseconds.", Some(string::cmd_psetex)),
     cmd!("getset", 3, WS | DENYOOM | FAST, 1, 1, 1, "string", "Returns the previous string value of a key after setting it to a new value.", Some(string::cmd_getset)),
     cmd!("getdel", 2, WS | FAST, 1, 1, 1, "string", "Returns the string value of a key after deleting the key.", Some(string::cmd_getdel)),
     cmd!("getex", -2, WS | FAST, 1, 1, 1, "string", "Returns the string value of a key after setting or removing its expiry.", Some(string::cmd_getex)),
     cmd!("mget", -2, R | FAST, 1, -1, 1, "string", "Atomically returns the string values of one or more keys.", Some(string::cmd_mget)),
-    cmd!("mset", -3, W | DENYOOM, 1, -1, 2, "string", "Atomically creates or modifies the string values of one or more keys.", Some(string::cmd_mset)),
+    cmd!("mset", -3, W | DENYOOM | CHECKS_FIRST, 1, -1, 2, "string", "Atomically creates or modifies the string values of one or more keys.", Some(string::cmd_mset)),
     cmd!("msetnx", -3, WS | DENYOOM, 1, -1, 2, "string", "Atomically sets several keys only when none of them exists.", Some(string::cmd_msetnx)),
-    cmd!("incr", 2, WS | DENYOOM | FAST, 1, 1, 1, "string", "Increments the integer value of a key by one.", Some(string::cmd_incr)),
-    cmd!("decr", 2, WS | DENYOOM | FAST, 1, 1, 1, "string", "Decrements the integer value of a key by one.", Some(string::cmd_decr)),
-    cmd!("incrby", 3, WS | DENYOOM | FAST, 1, 1, 1, "string", "Increments the integer value of a key by a number.", Some(string::cmd_incrby)),
-    cmd!("decrby", 3, WS | DENYOOM | FAST, 1, 1, 1, "string", "Decrements the integer value of a key by a number.", Some(string::cmd_decrby)),
+    cmd!("incr", 2, WS | DENYOOM | FAST | CHECKS_FIRST, 1, 1, 1, "string", "Increments the integer value of a key by one.", Some(string::cmd_incr)),
+    cmd!("decr", 2, WS | DENYOOM | FAST | CHECKS_FIRST, 1, 1, 1, "string", "Decrements the integer value of a key by one.", Some(string::cmd_decr)),
+    cmd!("incrby", 3, WS | DENYOOM | FAST | CHECKS_FIRST, 1, 1, 1, "string", "Increments the integer value of a key by a number.", Some(string::cmd_incrby)),
+    cmd!("decrby", 3, WS | DENYOOM | FAST | CHECKS_FIRST, 1, 1, 1, "string", "Decrements the integer value of a key by a number.", Some(string::cmd_decrby)),
     cmd!("incrbyfloat", 3, WS | DENYOOM | FAST, 1, 1, 1, "string", "Increments the floating point value of a key by a number.", Some(string::cmd_incrbyfloat)),
     cmd!("append", 3, WS | DENYOOM | FAST, 1, 1, 1, "string", "Appends a string to the value of a key; creates the key if needed.", Some(string::cmd_append)),
     cmd!("strlen", 2, RS | FAST, 1, 1, 1, "string", "Returns the length of a string value.", Some(string::cmd_strlen)),
     cmd!("getrange", 4, RS, 1, 1, 1, "string", "Returns a substring of the string stored at a key.", Some(string::cmd_getrange)),
     cmd!("setrange", 4, WS | DENYOOM, 1, 1, 1, "string", "Overwrites part of a string value from an offset; creates the key if needed.", Some(string::cmd_setrange)),
     // keys
-    cmd!("del", -2, WS, 1, -1, 1, "generic", "Deletes one or more keys.", Some(keys::cmd_del)),
-    cmd!("unlink", -2, WS | FAST, 1, -1, 1, "generic", "Deletes one or more keys (the same as DEL in Redlite).", Some(keys::cmd_unlink)),
+    cmd!("del", -2, WS | CHECKS_FIRST, 1, -1, 1, "generic", "Deletes one or more keys.", Some(keys::cmd_del)),
+    cmd!("unlink", -2, WS | FAST | CHECKS_FIRST, 1, -1, 1, "generic", "Deletes one or more keys (the same as DEL in Redlite).", Some(keys::cmd_unlink)),
     cmd!("exists", -2, RS | FAST, 1, -1, 1, "generic", "Counts how many of the given keys exist.", Some(keys::cmd_exists)),
     cmd!("touch", -2, RS | FAST, 1, -1, 1, "generic", "Counts how many of the given keys exist (access times are not tracked).", Some(keys::cmd_touch)),
     cmd!("type", 2, RS | FAST, 1, 1, 1, "generic", "Returns the type of the value stored at a key.", Some(keys::cmd_type)),
@@ -292,7 +296,10 @@ pub fn execute(
         // is committed or undone.
         history::transaction_ended(conn);
     }
-    run_in_transaction(conn, spec.is_write(), |conn| {
+    let skip_savepoint = session.caller_undoes_failures
+        && spec.flags & flag::CHECKS_FIRST != 0
+        && !conn.is_autocommit();
+    let mut body = |conn: &Connection| {
         let mut cx = Ctx::new(conn, session, clock.now_ms());
         let reply = run(&mut cx, &mut Args::new(&argv[1..]))?;
         if spec.is_write() {
@@ -307,7 +314,25 @@ pub fn execute(
             history::record(&mut cx, spec.name)?;
         }
         Ok(reply)
-    })
+    };
+    if skip_savepoint {
+        // A savepoint costs about a quarter of a small write (two statements, and a copy
+        // of every page the command touches into the statement journal). A command that
+        // checks everything before writing fails without having written; if one ever
+        // fails after writing (a bug, or SQLite failing mid-command), panicking makes the
+        // caller roll back its whole transaction, so nothing half-done is committed.
+        let before = conn.total_changes();
+        let result = body(conn);
+        if result.is_err() && conn.total_changes() != before {
+            panic!(
+                "{} failed after writing, outside a savepoint: {:?}",
+                spec.name,
+                result.err()
+            );
+        }
+        return result;
+    }
+    run_in_transaction(conn, spec.is_write(), body)
 }
 
 /// Runs `f` atomically: its own transaction in autocommit mode, else a savepoint.

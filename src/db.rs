@@ -79,6 +79,11 @@ pub struct Session {
     pub db: i64,
     /// Writes since the last active-expiry sweep (the extension piggybacks sweeps).
     pub writes_since_sweep: u32,
+    /// The caller runs commands inside its own transaction and rolls all of it back
+    /// when a command panics (redlite-server's writer does). Commands flagged
+    /// [`crate::command::flag::CHECKS_FIRST`] then run without a savepoint of their own.
+    /// Never set this where a panic cannot undo the transaction (the SQL functions).
+    pub caller_undoes_failures: bool,
 }
 
 /// Everything a command runs against: the connection (inside the command's

@@ -16,7 +16,7 @@ use rusqlite::{params, OptionalExtension};
 
 use crate::args::Args;
 use crate::cmd;
-use crate::command::flag::{DENYOOM, FAST, RANDOM};
+use crate::command::flag::{CHECKS_FIRST, DENYOOM, FAST, RANDOM};
 use crate::command::short::{R, RS, WS};
 use crate::command::Spec;
 use crate::db::{Ctx, KeyType};
@@ -33,11 +33,11 @@ use crate::vtab::TableFn;
 /// `COMMAND INFO`).
 #[rustfmt::skip]
 pub static COMMANDS: &[Spec] = &[
-    cmd!("hset", -4, WS | DENYOOM | FAST, 1, 1, 1, "hash", "Sets the values of one or more fields of a hash; creates the key if needed. Returns how many fields were added.", Some(cmd_hset)),
+    cmd!("hset", -4, WS | DENYOOM | FAST | CHECKS_FIRST, 1, 1, 1, "hash", "Sets the values of one or more fields of a hash; creates the key if needed. Returns how many fields were added.", Some(cmd_hset)),
     cmd!("hsetnx", 4, WS | DENYOOM | FAST, 1, 1, 1, "hash", "Sets the value of a hash field only when the field does not exist.", Some(cmd_hsetnx)),
     cmd!("hget", 3, RS | FAST, 1, 1, 1, "hash", "Returns the value of a field in a hash.", Some(cmd_hget)),
     cmd!("hmget", -3, R | FAST, 1, 1, 1, "hash", "Returns the values of several fields of a hash.", Some(cmd_hmget)),
-    cmd!("hmset", -4, WS | DENYOOM | FAST, 1, 1, 1, "hash", "Sets the values of one or more fields of a hash (HSET that replies OK).", Some(cmd_hmset)),
+    cmd!("hmset", -4, WS | DENYOOM | FAST | CHECKS_FIRST, 1, 1, 1, "hash", "Sets the values of one or more fields of a hash (HSET that replies OK).", Some(cmd_hmset)),
     cmd!("hgetall", 2, R, 1, 1, 1, "hash", "Returns all fields and values of a hash.", Some(cmd_hgetall)),
     cmd!("hdel", -3, WS | FAST, 1, 1, 1, "hash", "Deletes one or more fields of a hash; deletes the key when it empties.", Some(cmd_hdel)),
     cmd!("hexists", 3, RS | FAST, 1, 1, 1, "hash", "Determines whether a field exists in a hash.", Some(cmd_hexists)),

@@ -16,7 +16,7 @@ use rusqlite::types::Value;
 use rusqlite::{params, OptionalExtension};
 
 use crate::args::{is, Args};
-use crate::command::flag::{DENYOOM, FAST};
+use crate::command::flag::{CHECKS_FIRST, DENYOOM, FAST};
 use crate::command::short::{R, RS, W, WS};
 use crate::command::Spec;
 use crate::db::{Ctx, KeyType};
@@ -29,13 +29,13 @@ use crate::vtab::{self, TableFn};
 /// This module's command rows.
 #[rustfmt::skip] // one row per command reads as a table
 pub static COMMANDS: &[Spec] = &[
-    crate::cmd!("lpush", -3, WS | DENYOOM | FAST, 1, 1, 1, "list", "Prepends one or more elements to a list; creates the key if needed.", Some(cmd_lpush)),
-    crate::cmd!("rpush", -3, WS | DENYOOM | FAST, 1, 1, 1, "list", "Appends one or more elements to a list; creates the key if needed.", Some(cmd_rpush)),
+    crate::cmd!("lpush", -3, WS | DENYOOM | FAST | CHECKS_FIRST, 1, 1, 1, "list", "Prepends one or more elements to a list; creates the key if needed.", Some(cmd_lpush)),
+    crate::cmd!("rpush", -3, WS | DENYOOM | FAST | CHECKS_FIRST, 1, 1, 1, "list", "Appends one or more elements to a list; creates the key if needed.", Some(cmd_rpush)),
     crate::cmd!("lpushx", -3, WS | DENYOOM | FAST, 1, 1, 1, "list", "Prepends one or more elements to a list only when the list exists.", Some(cmd_lpushx)),
     crate::cmd!("rpushx", -3, WS | DENYOOM | FAST, 1, 1, 1, "list", "Appends one or more elements to a list only when the list exists.", Some(cmd_rpushx)),
     // LPOP/RPOP reply with one element, or an array when given a count (JSON in SQL).
-    crate::cmd!("lpop", -2, WS | FAST, 1, 1, 1, "list", "Removes and returns the first elements of a list; deletes the list when it empties.", Some(cmd_lpop)),
-    crate::cmd!("rpop", -2, WS | FAST, 1, 1, 1, "list", "Removes and returns the last elements of a list; deletes the list when it empties.", Some(cmd_rpop)),
+    crate::cmd!("lpop", -2, WS | FAST | CHECKS_FIRST, 1, 1, 1, "list", "Removes and returns the first elements of a list; deletes the list when it empties.", Some(cmd_lpop)),
+    crate::cmd!("rpop", -2, WS | FAST | CHECKS_FIRST, 1, 1, 1, "list", "Removes and returns the last elements of a list; deletes the list when it empties.", Some(cmd_rpop)),
     crate::cmd!("llen", 2, RS | FAST, 1, 1, 1, "list", "Returns the length of a list.", Some(cmd_llen)),
     crate::cmd!("lrange", 4, R, 1, 1, 1, "list", "Returns a range of elements from a list.", Some(cmd_lrange)),
     crate::cmd!("lindex", 3, RS, 1, 1, 1, "list", "Returns an element from a list by its index.", Some(cmd_lindex)),

@@ -19,7 +19,7 @@ use rusqlite::{params, OptionalExtension};
 
 use crate::args::{is, Args};
 use crate::cmd;
-use crate::command::flag::{DENYOOM, FAST, RANDOM};
+use crate::command::flag::{CHECKS_FIRST, DENYOOM, FAST, RANDOM};
 use crate::command::short::{R, RS, WS};
 use crate::command::Spec;
 use crate::db::{Ctx, KeyRow, KeyType};
@@ -35,8 +35,8 @@ use crate::vtab::TableFn;
 /// `COMMAND INFO`).
 #[rustfmt::skip]
 pub static COMMANDS: &[Spec] = &[
-    cmd!("sadd", -3, WS | DENYOOM | FAST, 1, 1, 1, "set", "Adds one or more members to a set; creates the key if needed.", Some(cmd_sadd)),
-    cmd!("srem", -3, WS | FAST, 1, 1, 1, "set", "Removes one or more members from a set; deletes the key when it empties.", Some(cmd_srem)),
+    cmd!("sadd", -3, WS | DENYOOM | FAST | CHECKS_FIRST, 1, 1, 1, "set", "Adds one or more members to a set; creates the key if needed.", Some(cmd_sadd)),
+    cmd!("srem", -3, WS | FAST | CHECKS_FIRST, 1, 1, 1, "set", "Removes one or more members from a set; deletes the key when it empties.", Some(cmd_srem)),
     cmd!("smembers", 2, R, 1, 1, 1, "set", "Returns all members of a set.", Some(cmd_smembers)),
     cmd!("sismember", 3, RS | FAST, 1, 1, 1, "set", "Determines whether a member belongs to a set.", Some(cmd_sismember)),
     cmd!("smismember", -3, R | FAST, 1, 1, 1, "set", "Determines whether each of several members belongs to a set.", Some(cmd_smismember)),

@@ -29,7 +29,7 @@ use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 use rusqlite::{params, OptionalExtension};
 
 use crate::args::{is, Args};
-use crate::command::flag::{DENYOOM, FAST, RANDOM};
+use crate::command::flag::{CHECKS_FIRST, DENYOOM, FAST, RANDOM};
 use crate::command::short::{R, RS, W, WS};
 use crate::command::Spec;
 use crate::db::{Ctx, KeyRow, KeyType};
@@ -45,8 +45,8 @@ use crate::vtab::{self, TableFn};
 /// This module's command rows.
 #[rustfmt::skip] // one row per command reads as a table
 pub static COMMANDS: &[Spec] = &[
-    crate::cmd!("zadd", -4, WS | DENYOOM | FAST, 1, 1, 1, "sorted-set", "Adds members to a sorted set or updates their scores; NX, XX, GT, LT, CH and INCR options.", Some(cmd_zadd)),
-    crate::cmd!("zrem", -3, WS | FAST, 1, 1, 1, "sorted-set", "Removes members from a sorted set; deletes the key when it empties.", Some(cmd_zrem)),
+    crate::cmd!("zadd", -4, WS | DENYOOM | FAST | CHECKS_FIRST, 1, 1, 1, "sorted-set", "Adds members to a sorted set or updates their scores; NX, XX, GT, LT, CH and INCR options.", Some(cmd_zadd)),
+    crate::cmd!("zrem", -3, WS | FAST | CHECKS_FIRST, 1, 1, 1, "sorted-set", "Removes members from a sorted set; deletes the key when it empties.", Some(cmd_zrem)),
     crate::cmd!("zscore", 3, RS | FAST, 1, 1, 1, "sorted-set", "Returns the score of a member of a sorted set.", Some(cmd_zscore)),
     crate::cmd!("zmscore", -3, R | FAST, 1, 1, 1, "sorted-set", "Returns the scores of several members of a sorted set.", Some(cmd_zmscore)),
     crate::cmd!("zincrby", 4, WS | DENYOOM | FAST, 1, 1, 1, "sorted-set", "Increments the score of a member of a sorted set.", Some(cmd_zincrby)),

@@ -358,9 +358,9 @@ pub(crate) struct Conn<S> {
 
 /// True for a read this connection's own thread may run ([`Engine::read_inline`]): a
 /// `fast` read-only command whose cost here is O(1) or O(log n). Redis marks some
-/// commands fast that count rows here: DBSIZE (the database's keys), XLEN (a stream's
-/// entries), ZCOUNT and ZLEXCOUNT (the range's members), ZRANK and ZREVRANK (the members
-/// before the one asked about); those go to the reader pool.
+/// commands fast that count rows here: DBSIZE (the database's keys), ZCOUNT and
+/// ZLEXCOUNT (the range's members), ZRANK and ZREVRANK (the members before the one asked
+/// about); those go to the reader pool.
 ///
 /// [`Engine::read_inline`]: crate::engine::Engine::read_inline
 fn runs_inline(spec: &Spec) -> bool {
@@ -369,7 +369,7 @@ fn runs_inline(spec: &Spec) -> bool {
         && spec.flags & (flag::WRITE | flag::BLOCKING | flag::RANDOM) == 0
         && !matches!(
             spec.name,
-            "dbsize" | "xlen" | "zcount" | "zlexcount" | "zrank" | "zrevrank"
+            "dbsize" | "zcount" | "zlexcount" | "zrank" | "zrevrank"
         )
 }
 

@@ -465,6 +465,17 @@ fn run_command(conn: &Connection, clock: &dyn Clock, db: i64, argv: &[Vec<u8>]) 
     command::execute(conn, &mut session, clock, argv).unwrap_or_else(Reply::from)
 }
 
+/// [`run_command`] in the writer's group commit, which rolls back the whole batch when a
+/// command panics: commands that check everything before writing skip their savepoint.
+fn run_batched(conn: &Connection, clock: &dyn Clock, db: i64, argv: &[Vec<u8>]) -> Reply {
+    let mut session = Session {
+        db,
+        caller_undoes_failures: true,
+        ..Session::default()
+    };
+    command::execute(conn, &mut session, clock, argv).unwrap_or_else(Reply::from)
+}
+
 struct Writer {
     conn: Connection,
     clock: Arc<dyn Clock>,
@@ -685,7 +696,7 @@ impl Writer {
     /// Runs one core command inside the open transaction; counts a successful write and
     /// tells [`KeySignals`] what it touched.
     fn run_core(&self, batch: &mut Batch, db: i64, argv: &[Vec<u8>]) -> (Reply, bool) {
-        let (reply, panicked) = guarded(|| run_command(&self.conn, &*self.clock, db, argv));
+        let (reply, panicked) = guarded(|| run_batched(&self.conn, &*self.clock, db, argv));
         if !reply.is_error() {
             let spec = argv.first().and_then(|n| command::lookup(n));
             if let Some(spec) = spec.filter(|s| s.is_write()) {
