@@ -673,7 +673,7 @@ fn history_get(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     }
     let sql = format!(
         "SELECT {ENTRY_COLUMNS} FROM redlite_history WHERE db = ?1 AND key = ?2 \
-         AND ts_ms >= ?3 AND ts_ms <= ?4 ORDER BY ts_ms DESC, id DESC LIMIT ?5"
+         AND ts_ms >= ?3 AND ts_ms <= ?4 ORDER BY ts_ms DESC, id DESC LIMIT CAST(?5 AS INTEGER)"
     );
     let mut stmt = cx.conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(

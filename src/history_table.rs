@@ -261,14 +261,14 @@ impl HistoryCursor<'_> {
                 params.push(Value::Integer(p.after_id));
                 match p.db {
                     Some(db) => {
-                        sql.push_str("AND db = ?6 ORDER BY ts_ms, id LIMIT ?7");
+                        sql.push_str("AND db = ?6 ORDER BY ts_ms, id LIMIT CAST(?7 AS INTEGER)");
                         params.push(Value::Integer(db));
                     }
                     // Every database, so the (db, key, ts_ms) index still applies: one
                     // probe per database instead of a scan.
                     None => sql.push_str(
                         "AND db IN (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) \
-                         ORDER BY ts_ms, id LIMIT ?6",
+                         ORDER BY ts_ms, id LIMIT CAST(?6 AS INTEGER)",
                     ),
                 }
             }
@@ -279,10 +279,10 @@ impl HistoryCursor<'_> {
                 params.push(Value::Integer(p.high));
                 match p.db {
                     Some(db) => {
-                        sql.push_str("AND db = ?4 ORDER BY id LIMIT ?5");
+                        sql.push_str("AND db = ?4 ORDER BY id LIMIT CAST(?5 AS INTEGER)");
                         params.push(Value::Integer(db));
                     }
-                    None => sql.push_str("ORDER BY id LIMIT ?4"),
+                    None => sql.push_str("ORDER BY id LIMIT CAST(?4 AS INTEGER)"),
                 }
             }
         }

@@ -234,7 +234,7 @@ pub fn parse_scan_opts<'a>(a: &mut Args<'a>, allow_type: bool) -> Result<ScanOpt
 pub fn scan_page(cx: &Ctx, cursor: u64, o: &ScanOpts) -> Result<(u64, Vec<KeyListing>)> {
     let mut stmt = cx.conn.prepare_cached(
         "SELECT id, key, type, expire_at FROM redlite_keys \
-         WHERE id > ?1 AND db = ?2 ORDER BY id LIMIT ?3",
+         WHERE id > ?1 AND db = ?2 ORDER BY id LIMIT CAST(?3 AS INTEGER)",
     )?;
     let cursor_i = i64::try_from(cursor).unwrap_or(i64::MAX);
     let mut rows = stmt.query(params![cursor_i, cx.db(), o.count])?;

@@ -156,14 +156,14 @@ pub fn range(cx: &Ctx, id: i64, len: i64, start: i64, stop: i64) -> Result<Vec<V
     let (from_tail, limit, offset) = num::nearer_end(len, start, stop);
     if !from_tail {
         return read(
-            "SELECT value FROM redlite_lists WHERE key_id = ?1 ORDER BY pos LIMIT ?2 OFFSET ?3",
+            "SELECT value FROM redlite_lists WHERE key_id = ?1 ORDER BY pos LIMIT CAST(?2 AS INTEGER) OFFSET ?3",
             limit,
             offset,
         );
     }
     // Nearer the tail: walk backwards, then restore the order.
     let mut out = read(
-        "SELECT value FROM redlite_lists WHERE key_id = ?1 ORDER BY pos DESC LIMIT ?2 OFFSET ?3",
+        "SELECT value FROM redlite_lists WHERE key_id = ?1 ORDER BY pos DESC LIMIT CAST(?2 AS INTEGER) OFFSET ?3",
         limit,
         offset,
     )?;
@@ -237,11 +237,11 @@ pub fn push(cx: &Ctx, id: i64, len: i64, end: End, values: &[Vec<u8>]) -> Result
 pub fn pop(cx: &Ctx, id: i64, end: End, count: i64) -> Result<Vec<Vec<u8>>> {
     let (select, delete) = match end {
         End::Head => (
-            "SELECT pos, value FROM redlite_lists WHERE key_id = ?1 ORDER BY pos LIMIT ?2",
+            "SELECT pos, value FROM redlite_lists WHERE key_id = ?1 ORDER BY pos LIMIT CAST(?2 AS INTEGER)",
             "DELETE FROM redlite_lists WHERE key_id = ?1 AND pos <= ?2",
         ),
         End::Tail => (
-            "SELECT pos, value FROM redlite_lists WHERE key_id = ?1 ORDER BY pos DESC LIMIT ?2",
+            "SELECT pos, value FROM redlite_lists WHERE key_id = ?1 ORDER BY pos DESC LIMIT CAST(?2 AS INTEGER)",
             "DELETE FROM redlite_lists WHERE key_id = ?1 AND pos >= ?2",
         ),
     };
@@ -526,19 +526,18 @@ pub fn cmd_lrem(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
             .prepare_cached("DELETE FROM redlite_lists WHERE key_id = ?1 AND value = ?2")?
             .execute(params![row.id, value::to_sql(v)])?
     } else {
-        // The position of the last match to go, then one range delete up to it. Not a
-        // `pos IN (SELECT ... LIMIT ?3)`: with a bound LIMIT in a subquery SQLite
-        // re-prepares the statement on every call (measured: 7 to 35 µs more).
+        // The position of the last match to go, then one range delete up to it (one
+        // index range, no temporary table of positions).
         let (select, delete) = if count > 0 {
             (
                 "SELECT pos FROM redlite_lists WHERE key_id = ?1 AND value = ?2 \
-                 ORDER BY pos LIMIT ?3",
+                 ORDER BY pos LIMIT CAST(?3 AS INTEGER)",
                 "DELETE FROM redlite_lists WHERE key_id = ?1 AND value = ?2 AND pos <= ?3",
             )
         } else {
             (
                 "SELECT pos FROM redlite_lists WHERE key_id = ?1 AND value = ?2 \
-                 ORDER BY pos DESC LIMIT ?3",
+                 ORDER BY pos DESC LIMIT CAST(?3 AS INTEGER)",
                 "DELETE FROM redlite_lists WHERE key_id = ?1 AND value = ?2 AND pos >= ?3",
             )
         };
@@ -606,9 +605,9 @@ pub fn cmd_lpos(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
         (rank.abs() - 1, count)
     };
     let sql = if from_tail {
-        "SELECT value FROM redlite_lists WHERE key_id = ?1 ORDER BY pos DESC LIMIT ?2"
+        "SELECT value FROM redlite_lists WHERE key_id = ?1 ORDER BY pos DESC LIMIT CAST(?2 AS INTEGER)"
     } else {
-        "SELECT value FROM redlite_lists WHERE key_id = ?1 ORDER BY pos LIMIT ?2"
+        "SELECT value FROM redlite_lists WHERE key_id = ?1 ORDER BY pos LIMIT CAST(?2 AS INTEGER)"
     };
     let limit = if maxlen == 0 { -1 } else { maxlen };
     let mut found = Vec::new();

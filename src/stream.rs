@@ -534,10 +534,10 @@ fn read_range(
     let (hi_ms, hi_seq) = end.row_at_most();
     let sql = if rev {
         "SELECT ms, seq, fields FROM redlite_stream_entries WHERE key_id = ?1 \
-         AND (ms, seq) >= (?2, ?3) AND (ms, seq) <= (?4, ?5) ORDER BY ms DESC, seq DESC LIMIT ?6"
+         AND (ms, seq) >= (?2, ?3) AND (ms, seq) <= (?4, ?5) ORDER BY ms DESC, seq DESC LIMIT CAST(?6 AS INTEGER)"
     } else {
         "SELECT ms, seq, fields FROM redlite_stream_entries WHERE key_id = ?1 \
-         AND (ms, seq) >= (?2, ?3) AND (ms, seq) <= (?4, ?5) ORDER BY ms, seq LIMIT ?6"
+         AND (ms, seq) >= (?2, ?3) AND (ms, seq) <= (?4, ?5) ORDER BY ms, seq LIMIT CAST(?6 AS INTEGER)"
     };
     let limit = if count > 0 { count } else { -1 };
     let mut stmt = cx.conn.prepare_cached(sql)?;
@@ -886,7 +886,7 @@ fn pel_page(
          FROM redlite_stream_pending p LEFT JOIN redlite_stream_entries e \
          ON e.key_id = p.key_id AND e.ms = p.ms AND e.seq = p.seq \
          WHERE p.key_id = ?1 AND p.group_name = ?2 AND (p.ms, p.seq) >= (?3, ?4) \
-         ORDER BY p.ms, p.seq LIMIT ?5",
+         ORDER BY p.ms, p.seq LIMIT CAST(?5 AS INTEGER)",
     )?;
     let rows = stmt.query_map(
         params![key_id, value::to_sql(group), from.0, from.1, limit],
@@ -1590,7 +1590,7 @@ fn serve_history(
              LEFT JOIN redlite_stream_entries e \
              ON e.key_id = p.key_id AND e.ms = p.ms AND e.seq = p.seq \
              WHERE p.key_id = ?1 AND p.group_name = ?2 AND p.consumer = ?3 \
-             AND (p.ms, p.seq) >= (?4, ?5) ORDER BY p.ms, p.seq LIMIT ?6",
+             AND (p.ms, p.seq) >= (?4, ?5) ORDER BY p.ms, p.seq LIMIT CAST(?6 AS INTEGER)",
         )?;
         let rows = stmt.query_map(
             params![
@@ -1865,7 +1865,7 @@ pub fn cmd_xpending(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
                 "SELECT ms, seq, consumer, delivered_at, delivery_count FROM redlite_stream_pending \
                  WHERE key_id = ?1 AND group_name = ?2 AND consumer = ?3 \
                  AND (ms, seq) >= (?4, ?5) AND (ms, seq) <= (?6, ?7) \
-                 AND (?8 = 0 OR ?9 - delivered_at >= ?8) ORDER BY ms, seq LIMIT ?10",
+                 AND (?8 = 0 OR ?9 - delivered_at >= ?8) ORDER BY ms, seq LIMIT CAST(?10 AS INTEGER)",
             )?
             .query_map(
                 params![
@@ -1889,7 +1889,7 @@ pub fn cmd_xpending(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
                 "SELECT ms, seq, consumer, delivered_at, delivery_count FROM redlite_stream_pending \
                  WHERE key_id = ?1 AND group_name = ?2 \
                  AND (ms, seq) >= (?3, ?4) AND (ms, seq) <= (?5, ?6) \
-                 AND (?7 = 0 OR ?8 - delivered_at >= ?7) ORDER BY ms, seq LIMIT ?9",
+                 AND (?7 = 0 OR ?8 - delivered_at >= ?7) ORDER BY ms, seq LIMIT CAST(?9 AS INTEGER)",
             )?
             .query_map(
                 params![row.id, g, lo_ms, lo_seq, hi_ms, hi_seq, x.min_idle, now, x.count],
@@ -2295,7 +2295,7 @@ fn xinfo_stream(cx: &mut Ctx, typed: &[u8], args: &[Vec<u8>]) -> Result<Reply> {
             .conn
             .prepare_cached(
                 "SELECT ms, seq, consumer, delivered_at, delivery_count FROM redlite_stream_pending \
-                 WHERE key_id = ?1 AND group_name = ?2 ORDER BY ms, seq LIMIT ?3",
+                 WHERE key_id = ?1 AND group_name = ?2 ORDER BY ms, seq LIMIT CAST(?3 AS INTEGER)",
             )?
             .query_map(params![row.id, gname, limit], |r| {
                 Ok(Reply::Array(vec![
@@ -2313,7 +2313,7 @@ fn xinfo_stream(cx: &mut Ctx, typed: &[u8], args: &[Vec<u8>]) -> Result<Reply> {
                 .prepare_cached(
                     "SELECT ms, seq, delivered_at, delivery_count FROM redlite_stream_pending \
                      WHERE key_id = ?1 AND group_name = ?2 AND consumer = ?3 \
-                     ORDER BY ms, seq LIMIT ?4",
+                     ORDER BY ms, seq LIMIT CAST(?4 AS INTEGER)",
                 )?
                 .query_map(params![row.id, gname, value::to_sql(&cname), limit], |r| {
                     Ok(Reply::Array(vec![
