@@ -50,6 +50,32 @@ fn run_script(name: &str) {
         failures.len(),
         failures.join("\n")
     );
+    // Every statement the commands prepared was reused as prepared (see `src/db.rs`,
+    // "Bound LIMITs"): none shows a re-prepare.
+    let mut reprepared = Vec::new();
+    // SAFETY: walks the statements of a connection this thread owns; each pointer is
+    // only read from while the connection is alive and unused by anything else.
+    unsafe {
+        let handle = db.conn.handle();
+        let mut stmt = rusqlite::ffi::sqlite3_next_stmt(handle, std::ptr::null_mut());
+        while !stmt.is_null() {
+            let n = rusqlite::ffi::sqlite3_stmt_status(
+                stmt,
+                rusqlite::ffi::SQLITE_STMTSTATUS_REPREPARE,
+                0,
+            );
+            if n > 0 {
+                let sql = std::ffi::CStr::from_ptr(rusqlite::ffi::sqlite3_sql(stmt));
+                reprepared.push(format!("{n}x {}", sql.to_string_lossy()));
+            }
+            stmt = rusqlite::ffi::sqlite3_next_stmt(handle, stmt);
+        }
+    }
+    assert!(
+        reprepared.is_empty(),
+        "{name}: re-prepared statements:\n{}",
+        reprepared.join("\n")
+    );
 }
 
 #[test]
