@@ -10,6 +10,9 @@ fn run_script(name: &str) {
     let path = format!("{}/tests/scripts/{name}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap();
     let mut db = Db::new();
+    // Room for every statement, so none is finalized (and its count lost) before the
+    // re-prepare check below.
+    db.conn.set_prepared_statement_cache_capacity(4096);
     let mut failures = Vec::new();
     for (n, line) in text.lines().enumerate() {
         if line.trim().is_empty() || line.starts_with('#') {
