@@ -49,12 +49,18 @@ fn read(cx: &Ctx, id: i64) -> Result<Vec<u8>> {
     Ok(v.unwrap_or_default())
 }
 
-fn write_value(cx: &Ctx, id: i64, v: &[u8]) -> Result<()> {
-    let mut stmt = cx.conn.prepare_cached(
-        "INSERT INTO redlite_strings (key_id, value) VALUES (?1, ?2) \
-         ON CONFLICT (key_id) DO UPDATE SET value = excluded.value",
-    )?;
-    stmt.execute(params![id, value::to_sql(v)])?;
+/// Stores the value of string key `id`: an UPDATE of its row when the key already held a
+/// string (`existed`), else an INSERT. Not one upsert for both: an upsert that conflicts
+/// seeks the row twice (the failed insert, then its update).
+fn write_value(cx: &Ctx, id: i64, v: &[u8], existed: bool) -> Result<()> {
+    let sql = if existed {
+        "UPDATE redlite_strings SET value = ?2 WHERE key_id = ?1"
+    } else {
+        "INSERT INTO redlite_strings (key_id, value) VALUES (?1, ?2)"
+    };
+    cx.conn
+        .prepare_cached(sql)?
+        .execute(params![id, value::to_sql(v)])?;
     Ok(())
 }
 
@@ -74,7 +80,7 @@ pub enum Ttl {
 pub fn set(cx: &mut Ctx, key: &[u8], v: &[u8], existing: Option<KeyRow>, ttl: Ttl) -> Result<()> {
     match existing {
         Some(row) if row.ty == KeyType::String => {
-            write_value(cx, row.id, v)?;
+            write_value(cx, row.id, v, true)?;
             match ttl {
                 Ttl::Keep => cx.touch(row.id),
                 Ttl::Clear => cx.set_expire(row.id, None),
@@ -92,7 +98,7 @@ pub fn set(cx: &mut Ctx, key: &[u8], v: &[u8], existing: Option<KeyRow>, ttl: Tt
                 Ttl::At(at) => Some(at),
             };
             let id = cx.create(key, KeyType::String, expire_at)?;
-            write_value(cx, id, v)
+            write_value(cx, id, v, false)
         }
     }
 }
