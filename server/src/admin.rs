@@ -12,8 +12,10 @@
 //! connection runs on an engine thread ([`keyspace_query`]).
 
 use std::collections::hash_map::RandomState;
+use std::collections::HashSet;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::Ordering;
+use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use redlite::command::{self, flag, Spec};
@@ -574,9 +576,18 @@ pub fn subcommands(container: &str) -> impl Iterator<Item = &'static Spec> + '_ 
         .filter(move |s| s.name.split_once('|').is_some_and(|(c, _)| c == container))
 }
 
-/// True if `spec` is a container whose first argument names a subcommand.
+/// True if `spec` is a container whose first argument names a subcommand. Asked for every
+/// request with an argument, so the container names are collected once.
 pub fn is_container(spec: &Spec) -> bool {
-    subcommands(spec.name).next().is_some()
+    static CONTAINERS: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    CONTAINERS
+        .get_or_init(|| {
+            SUBCOMMANDS
+                .iter()
+                .filter_map(|s| s.name.split_once('|').map(|(container, _)| container))
+                .collect()
+        })
+        .contains(spec.name)
 }
 
 /// A command or `container|sub` name, ignoring case.
