@@ -15,7 +15,7 @@ SERVER     := dist/redlite-server
 PORT       ?= 6379
 DB         ?= redlite.db
 
-.PHONY: all build ext server test test-rust test-py venv run shell bench stress fuzz docs clean lint fmt
+.PHONY: all build ext server test test-rust test-py venv run shell bench profile stress fuzz docs clean lint fmt
 
 all: build
 
@@ -69,6 +69,10 @@ shell: ext
 
 bench: build venv
 	$(PY) bench/run.py
+
+# Where the server spends its time under SET and GET load (perf), into bench/PROFILES.md.
+profile: build
+	bench/profile.sh
 
 # Longer runs of what `make test` runs briefly: kill -9 crash tests, the differential
 # fuzzer against real Redis, and a minute of each cargo-fuzz target (STRESS_SECONDS each).
