@@ -342,7 +342,7 @@ pub fn cmd_hincrbyfloat(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     Ok(Reply::Bulk(new))
 }
 
-/// HRANDFIELD key [count [WITHVALUES]]
+/// `HRANDFIELD key [count [WITHVALUES]]`
 ///
 /// With WITHVALUES the reply is [`Reply::Pairs`]: a flat `field, value, ...` array in
 /// RESP2 and `[field, value]` pairs in RESP3, as Redis 7.0 sends them.

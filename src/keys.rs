@@ -446,7 +446,7 @@ fn parse_db(raw: &[u8]) -> Result<i64> {
     Ok(n)
 }
 
-/// COPY source destination [DB destination-db] [REPLACE]
+/// `COPY source destination [DB destination-db] [REPLACE]`
 pub fn cmd_copy(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     let (src, dst) = (a.next_bytes()?, a.next_bytes()?);
     let (mut db, mut replace) = (cx.db(), false);

@@ -345,12 +345,12 @@ fn pop_generic(cx: &mut Ctx, a: &mut Args, end: End, name: &str) -> Result<Reply
     })
 }
 
-/// LPOP key [count]
+/// `LPOP key [count]`
 pub fn cmd_lpop(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     pop_generic(cx, a, End::Head, "lpop")
 }
 
-/// RPOP key [count]
+/// `RPOP key [count]`
 pub fn cmd_rpop(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     pop_generic(cx, a, End::Tail, "rpop")
 }

@@ -1,7 +1,7 @@
 //! Schema creation and migrations, tracked with `PRAGMA user_version`.
 //!
 //! `sql/schema.sql` is version 1; each later change adds `sql/migrations/NNNN_name.sql` and
-//! a row to [`MIGRATIONS`]; files are applied in order, each in the same transaction as
+//! a row to `MIGRATIONS`; files are applied in order, each in the same transaction as
 //! the `user_version` bump, so a crash leaves either the old or the new schema.
 
 use rusqlite::Connection;

@@ -657,7 +657,7 @@ pub fn cmd_scard(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     Ok(Reply::Int(cx.len_typed(a.next_bytes()?, KeyType::Set)?))
 }
 
-/// SPOP key [count]
+/// `SPOP key [count]`
 pub fn cmd_spop(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     let key = a.next_bytes()?;
     let count = match a.remaining() {
@@ -701,7 +701,7 @@ pub fn cmd_spop(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     Ok(set_reply(picked))
 }
 
-/// SRANDMEMBER key [count]
+/// `SRANDMEMBER key [count]`
 pub fn cmd_srandmember(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     let key = a.next_bytes()?;
     let count = match a.remaining() {

@@ -221,7 +221,7 @@ pub fn expire_at_ms(cx: &Ctx, raw: &[u8], unit_ms: bool, absolute: bool, cmd: &s
     Ok(ms)
 }
 
-/// SET key value [NX | XX] [GET] [EX s | PX ms | EXAT s | PXAT ms | KEEPTTL]
+/// `SET key value [NX | XX] [GET] [EX s | PX ms | EXAT s | PXAT ms | KEEPTTL]`
 pub fn cmd_set(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     let key = a.next_bytes()?;
     let v = a.next_bytes()?;

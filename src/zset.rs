@@ -719,7 +719,7 @@ fn add_generic(cx: &mut Ctx, key: &[u8], f: AddFlags, pairs: &[(f64, &[u8])]) ->
     })
 }
 
-/// ZADD key [NX | XX] [GT | LT] [CH] [INCR] score member [score member ...]
+/// `ZADD key [NX | XX] [GT | LT] [CH] [INCR] score member [score member ...]`
 pub fn cmd_zadd(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     let key = a.next_bytes()?;
     let mut f = AddFlags::default();
@@ -951,27 +951,27 @@ fn range_generic(
     }
 }
 
-/// ZRANGE key start stop [BYSCORE | BYLEX] [REV] [LIMIT offset count] [WITHSCORES]
+/// `ZRANGE key start stop [BYSCORE | BYLEX] [REV] [LIMIT offset count] [WITHSCORES]`
 pub fn cmd_zrange(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     range_generic(cx, a, By::Auto, None, false)
 }
 
-/// ZRANGESTORE dst src min max [BYSCORE | BYLEX] [REV] [LIMIT offset count]
+/// `ZRANGESTORE dst src min max [BYSCORE | BYLEX] [REV] [LIMIT offset count]`
 pub fn cmd_zrangestore(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     range_generic(cx, a, By::Auto, None, true)
 }
 
-/// ZREVRANGE key start stop [WITHSCORES]
+/// `ZREVRANGE key start stop [WITHSCORES]`
 pub fn cmd_zrevrange(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     range_generic(cx, a, By::Rank, Some(true), false)
 }
 
-/// ZRANGEBYSCORE key min max [WITHSCORES] [LIMIT offset count]
+/// `ZRANGEBYSCORE key min max [WITHSCORES] [LIMIT offset count]`
 pub fn cmd_zrangebyscore(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     range_generic(cx, a, By::Score, Some(false), false)
 }
 
-/// ZREVRANGEBYSCORE key max min [WITHSCORES] [LIMIT offset count]
+/// `ZREVRANGEBYSCORE key max min [WITHSCORES] [LIMIT offset count]`
 pub fn cmd_zrevrangebyscore(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     range_generic(cx, a, By::Score, Some(true), false)
 }
@@ -1078,12 +1078,12 @@ fn zpop_generic(cx: &mut Ctx, a: &mut Args, max: bool) -> Result<Reply> {
     })
 }
 
-/// ZPOPMIN key [count]
+/// `ZPOPMIN key [count]`
 pub fn cmd_zpopmin(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     zpop_generic(cx, a, false)
 }
 
-/// ZPOPMAX key [count]
+/// `ZPOPMAX key [count]`
 pub fn cmd_zpopmax(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     zpop_generic(cx, a, true)
 }
@@ -1118,7 +1118,7 @@ pub fn cmd_zmpop(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     Ok(Reply::NilArray)
 }
 
-/// ZRANDMEMBER key [count [WITHSCORES]]
+/// `ZRANDMEMBER key [count [WITHSCORES]]`
 pub fn cmd_zrandmember(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     let key = a.next_bytes()?;
     let parsed = set::parse_random_args(a, "WITHSCORES")?;
@@ -1391,17 +1391,17 @@ fn setop_generic(
     }
 }
 
-/// ZUNION numkeys key [key ...] [WEIGHTS weight ...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]
+/// `ZUNION numkeys key [key ...] [WEIGHTS weight ...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]`
 pub fn cmd_zunion(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     setop_generic(cx, a, SetOp::Union, Output::Reply, "zunion")
 }
 
-/// ZINTER numkeys key [key ...] [WEIGHTS weight ...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]
+/// `ZINTER numkeys key [key ...] [WEIGHTS weight ...] [AGGREGATE SUM|MIN|MAX] [WITHSCORES]`
 pub fn cmd_zinter(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     setop_generic(cx, a, SetOp::Inter, Output::Reply, "zinter")
 }
 
-/// ZDIFF numkeys key [key ...] [WITHSCORES]
+/// `ZDIFF numkeys key [key ...] [WITHSCORES]`
 pub fn cmd_zdiff(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     setop_generic(cx, a, SetOp::Diff, Output::Reply, "zdiff")
 }

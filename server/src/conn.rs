@@ -8,7 +8,7 @@
 //! the connection answers itself) or a oneshot receiver from an engine thread.
 //! Consecutive core commands bound for the same thread are sent as one group
 //! ([`Task::Commands`]): one channel send, one wake-up and one oneshot serve a whole
-//! pipeline (their slots are [`Pending::Group`]). The open group is sent before anything
+//! pipeline (their slots are `Pending::Group`). The open group is sent before anything
 //! else reaches an engine thread and before any reply is awaited, so the engine still
 //! sees this connection's work in request order. The slots
 //! are then awaited and encoded in order, so replies always leave in request order, and a
@@ -291,7 +291,7 @@ pub(crate) fn parse_db(raw: &[u8]) -> Result<i64, Error> {
 
 /// True for commands the connection answers itself rather than an engine thread: every
 /// server-side row, and the core rows that depend on connection state (SELECT) or need
-/// no database (PING, ECHO). Must agree with [`Conn::execute`]'s match.
+/// no database (PING, ECHO). Must agree with `Conn::execute`'s match.
 pub fn answered_by_connection(spec: &Spec) -> bool {
     spec.run.is_none() || matches!(spec.name, "ping" | "echo" | "select")
 }
