@@ -308,20 +308,11 @@ impl Engine {
                 let (db, argv) = &cmds[0];
                 return Some(vec![guarded(|| run_command(conn, clock, *db, argv)).0]);
             }
-            let began = conn.prepare_cached("BEGIN").and_then(|mut s| s.execute([]));
-            if let Err(e) = &began {
-                tracing::warn!("cannot start a read transaction: {e}");
-            }
-            let replies = cmds
-                .iter()
-                .map(|(db, argv)| guarded(|| run_command(conn, clock, *db, argv)).0)
-                .collect();
-            if !conn.is_autocommit() {
-                let _ = conn
-                    .prepare_cached("COMMIT")
-                    .and_then(|mut s| s.execute([]));
-            }
-            Some(replies)
+            Some(in_read_transaction(conn, || {
+                cmds.iter()
+                    .map(|(db, argv)| guarded(|| run_command(conn, clock, *db, argv)).0)
+                    .collect()
+            }))
         })
     }
 
@@ -464,19 +455,25 @@ fn guarded(f: impl FnOnce() -> Reply) -> (Reply, bool) {
 }
 
 fn run_command(conn: &Connection, clock: &dyn Clock, db: i64, argv: &[Vec<u8>]) -> Reply {
-    let mut session = Session {
-        db,
-        ..Session::default()
-    };
-    command::execute(conn, &mut session, clock, argv).unwrap_or_else(Reply::from)
+    execute_in(conn, clock, db, argv, false)
 }
 
 /// [`run_command`] in the writer's group commit, which rolls back the whole batch when a
 /// command panics: commands that check everything before writing skip their savepoint.
 fn run_batched(conn: &Connection, clock: &dyn Clock, db: i64, argv: &[Vec<u8>]) -> Reply {
+    execute_in(conn, clock, db, argv, true)
+}
+
+fn execute_in(
+    conn: &Connection,
+    clock: &dyn Clock,
+    db: i64,
+    argv: &[Vec<u8>],
+    caller_undoes_failures: bool,
+) -> Reply {
     let mut session = Session {
         db,
-        caller_undoes_failures: true,
+        caller_undoes_failures,
         ..Session::default()
     };
     command::execute(conn, &mut session, clock, argv).unwrap_or_else(Reply::from)
@@ -1092,22 +1089,29 @@ fn reader_loop(conn: Connection, rx: Receiver<ReaderMsg>, clock: &dyn Clock) {
                 Err(_) => break,
             }
         }
-        // One snapshot for the whole batch. If BEGIN fails, each job runs on its own
-        // (the core then opens a transaction per command), which is only slower.
-        let began = conn.prepare_cached("BEGIN").and_then(|mut s| s.execute([]));
-        if let Err(e) = &began {
-            tracing::warn!("cannot start a read transaction: {e}");
-        }
-        for job in jobs.drain(..) {
-            let reply = run_read(&conn, clock, job.task);
-            let _ = job.reply.send(reply);
-        }
-        if !conn.is_autocommit() {
-            let _ = conn
-                .prepare_cached("COMMIT")
-                .and_then(|mut s| s.execute([]));
-        }
+        in_read_transaction(&conn, || {
+            for job in jobs.drain(..) {
+                let reply = run_read(&conn, clock, job.task);
+                let _ = job.reply.send(reply);
+            }
+        });
     }
+}
+
+/// Runs `f` in one read transaction: one snapshot for all it reads. If BEGIN fails, `f`
+/// runs anyway and the core opens a transaction per command, which is only slower.
+fn in_read_transaction<T>(conn: &Connection, f: impl FnOnce() -> T) -> T {
+    let began = conn.prepare_cached("BEGIN").and_then(|mut s| s.execute([]));
+    if let Err(e) = &began {
+        tracing::warn!("cannot start a read transaction: {e}");
+    }
+    let out = f();
+    if !conn.is_autocommit() {
+        let _ = conn
+            .prepare_cached("COMMIT")
+            .and_then(|mut s| s.execute([]));
+    }
+    out
 }
 
 /// One reader job, inside the batch's read transaction (or its own when there is none).
