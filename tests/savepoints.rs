@@ -68,6 +68,7 @@ fn without_a_savepoint_ordinary_errors_write_nothing() {
         ("SET s notanumber", "OK"),
         ("HSET h f v", "(integer) 1"),
         ("RPUSH l x", "(integer) 1"),
+        ("ZADD inf inf a", "(integer) 1"),
     ]);
     let changes = db.conn.total_changes();
     db.script(&[
@@ -128,6 +129,10 @@ fn without_a_savepoint_ordinary_errors_write_nothing() {
         (
             "ZREM h a",
             "(error) WRONGTYPE Operation against a key holding the wrong kind of value",
+        ),
+        (
+            "ZADD inf INCR -inf a",
+            "(error) ERR resulting score is not a number (NaN)",
         ),
     ]);
     assert_eq!(db.conn.total_changes(), changes);
