@@ -294,7 +294,7 @@ pub fn execute(
     if conn.is_autocommit() {
         // Whatever transaction ran before is over: a history configuration change it made
         // is committed or undone.
-        history::transaction_ended(conn);
+        crate::history_config::transaction_ended(conn);
     }
     let skip_savepoint = session.caller_undoes_failures
         && spec.flags & flag::CHECKS_FIRST != 0

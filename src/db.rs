@@ -112,7 +112,7 @@ pub struct Ctx<'a> {
     /// (id, db, key) of keys this command looked up or created for writing, kept while
     /// history is on somewhere, so recording can tell a key without history by its name
     /// without reading its row again.
-    pub names: Vec<(i64, i64, Vec<u8>)>,
+    pub(crate) names: Vec<(i64, i64, Vec<u8>)>,
 }
 
 /// A key a command changed.

@@ -246,8 +246,6 @@ pub enum Retention {
     Count(i64),
 }
 
-pub use crate::history_config::transaction_ended;
-
 /// What history needs of a live key and its effective setting (read for every key a
 /// write touches while history is on anywhere).
 struct LiveKey {
@@ -339,11 +337,14 @@ pub fn record(cx: &mut Ctx, command: &'static str) -> Result<()> {
         fate.insert(name, state);
     }
     for name in order {
-        let (retention, written) = match &fate[&name] {
+        let Some(state) = fate.remove(&name) else {
+            continue;
+        };
+        let (retention, written) = match state {
             Fate::Live(live) => (live.setting, live.setting.map(|_| write_live(cx, live, op))),
             Fate::Gone { expired } => {
                 let setting = config.setting_for(cx.conn, name.0, &name.1)?;
-                let op = if *expired { "expire" } else { op };
+                let op = if expired { "expire" } else { op };
                 (setting, setting.map(|_| write_gone(cx, &name, op)))
             }
         };
@@ -355,12 +356,12 @@ pub fn record(cx: &mut Ctx, command: &'static str) -> Result<()> {
     Ok(())
 }
 
-fn write_live(cx: &Ctx, live: &LiveKey, op: &str) -> Result<()> {
+fn write_live(cx: &Ctx, live: LiveKey, op: &str) -> Result<()> {
     let Some(kt) = KeyType::from_i64(live.ty) else {
         return Ok(());
     };
-    let snap = match (kt, &live.string) {
-        (KeyType::String, Some(v)) => Snapshot::String(ByteBuf::from(v.clone())),
+    let snap = match (kt, live.string) {
+        (KeyType::String, Some(v)) => Snapshot::String(ByteBuf::from(v)),
         _ => snapshot(cx, live.id, kt)?,
     };
     insert(

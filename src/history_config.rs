@@ -20,6 +20,7 @@
 
 use std::collections::HashMap;
 use std::ffi::c_void;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use rusqlite::{ffi, Connection};
@@ -151,6 +152,10 @@ struct Entry {
     pending: bool,
 }
 
+/// Connections with `pending` set, so that [`transaction_ended`], which the executor calls
+/// before every command in autocommit mode, takes no lock when there are none.
+static PENDING: AtomicUsize = AtomicUsize::new(0);
+
 fn caches() -> &'static Mutex<HashMap<usize, Entry>> {
     static CACHES: OnceLock<Mutex<HashMap<usize, Entry>>> = OnceLock::new();
     CACHES.get_or_init(Default::default)
@@ -171,7 +176,9 @@ pub fn attach(handle: *mut ffi::sqlite3) {
 /// Forgets the connection with this handle (it is closing).
 pub fn detach(handle: *mut ffi::sqlite3) {
     if let Ok(mut caches) = caches().lock() {
-        caches.remove(&(handle as usize));
+        if caches.remove(&(handle as usize)).is_some_and(|e| e.pending) {
+            PENDING.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -179,6 +186,9 @@ pub fn detach(handle: *mut ffi::sqlite3) {
 pub fn changed(conn: &Connection) {
     if let Ok(mut caches) = caches().lock() {
         if let Some(e) = caches.get_mut(&key_of(conn)) {
+            if !e.pending {
+                PENDING.fetch_add(1, Ordering::Relaxed);
+            }
             e.pending = true;
             e.loaded = None;
         }
@@ -191,11 +201,15 @@ pub fn changed(conn: &Connection) {
 /// running commands inside its own transactions (redlite-server's writer) calls it after
 /// each COMMIT or ROLLBACK.
 pub fn transaction_ended(conn: &Connection) {
+    if PENDING.load(Ordering::Relaxed) == 0 {
+        return;
+    }
     if let Ok(mut caches) = caches().lock() {
         if let Some(e) = caches.get_mut(&key_of(conn)) {
             if e.pending {
                 e.pending = false;
                 e.loaded = None;
+                PENDING.fetch_sub(1, Ordering::Relaxed);
             }
         }
     }

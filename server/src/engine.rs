@@ -586,7 +586,7 @@ impl Writer {
         if !batch.open {
             // The previous batch is committed or rolled back: a history configuration
             // change it made may be cached again.
-            history::transaction_ended(&self.conn);
+            redlite::history_config::transaction_ended(&self.conn);
             if let Err(e) = self.conn.execute_batch("BEGIN IMMEDIATE") {
                 let error = format!("ERR {e}");
                 tracing::warn!("cannot start a write transaction: {e}");
