@@ -818,6 +818,7 @@ fn write_snapshot(cx: &Ctx, id: i64, snap: &Snapshot) -> Result<()> {
             for (m, s) in pairs {
                 stmt.execute(params![id, value::to_sql(m), s])?;
             }
+            crate::zrank::filled(c, id, pairs.len() as i64)?;
         }
         Snapshot::Stream(entries) => {
             let (mut last_ms, mut last_seq) = (0, 0);

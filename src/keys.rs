@@ -26,8 +26,12 @@ pub fn copy_contents(cx: &Ctx, ty: KeyType, from: i64, to: i64) -> Result<()> {
              SELECT ?2, pos, value FROM redlite_lists WHERE key_id = ?1"],
         KeyType::Set => &["INSERT INTO redlite_sets (key_id, member) \
              SELECT ?2, member FROM redlite_sets WHERE key_id = ?1"],
-        KeyType::ZSet => &["INSERT INTO redlite_zsets (key_id, member, score) \
-             SELECT ?2, member, score FROM redlite_zsets WHERE key_id = ?1"],
+        KeyType::ZSet => &[
+            "INSERT INTO redlite_zsets (key_id, member, score) \
+             SELECT ?2, member, score FROM redlite_zsets WHERE key_id = ?1",
+            "INSERT INTO redlite_zset_ranks (key_id, level, pos, count) \
+             SELECT ?2, level, pos, count FROM redlite_zset_ranks WHERE key_id = ?1",
+        ],
         KeyType::Stream => &[
             "INSERT INTO redlite_streams (key_id, last_ms, last_seq, entries_added, \
              max_deleted_ms, max_deleted_seq, first_ms, first_seq) \

@@ -7,6 +7,7 @@
 //! - One module per data type, shaped alike (storage functions, then `cmd_*` handlers):
 //!   [`keys`] (generic key commands), [`string`], [`hash`], [`list`], [`set`], [`zset`].
 //!   Each declares its command rows (`COMMANDS`) and table-valued functions (`TABLE_FNS`).
+//!   [`zrank`] keeps the counts that give ranks in large sorted sets.
 //! - [`scan`]: the cursor scheme HSCAN, SSCAN and ZSCAN share (collections stored one row
 //!   per element also share [`set::Table`] for random picks).
 //! - [`history`]: per-key history, recorded by the executor, and the HISTORY command.
@@ -45,6 +46,7 @@ pub mod stream;
 pub mod string;
 pub mod value;
 pub mod vtab;
+pub mod zrank;
 pub mod zset;
 
 pub use clock::{Clock, ManualClock, SystemClock};

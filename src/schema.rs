@@ -9,7 +9,7 @@ use rusqlite::Connection;
 use crate::error::Result;
 
 /// The schema version this build writes.
-pub const VERSION: i64 = 2;
+pub const VERSION: i64 = 3;
 
 /// The base schema, then the migrations after it: (version reached, SQL). A new file runs
 /// them all (each later one is then a no-op on empty tables).
@@ -17,6 +17,8 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../sql/schema.sql")),
     // Streams' `redlite_keys.len`, left at 0 by version 1, counted once.
     (2, include_str!("../sql/migrations/0002_stream_len.sql")),
+    // Rank rows of large sorted sets; the sets already large get theirs built after it.
+    (3, include_str!("../sql/migrations/0003_zset_ranks.sql")),
 ];
 
 const VIEWS: &str = include_str!("../sql/views.sql");
@@ -62,6 +64,9 @@ fn migrate(conn: &Connection) -> Result<()> {
     for &(version, sql) in MIGRATIONS {
         if version > current {
             conn.execute_batch(sql)?;
+            if version == 3 {
+                crate::zrank::build_missing(conn)?;
+            }
             current = version;
         }
     }

@@ -41,6 +41,7 @@ use crate::scan;
 use crate::set::{self, Table};
 use crate::value;
 use crate::vtab::{self, TableFn};
+use crate::zrank::{self, Ranks};
 
 /// This module's command rows.
 #[rustfmt::skip] // one row per command reads as a table
@@ -224,6 +225,15 @@ const SCORE_COUNTS: SplitCounts = SplitCounts {
 /// alone (interpolating between the lowest and highest score) is counted in full: at
 /// most what counting a fixed side costs, and half of it when scores are spread evenly.
 fn count_before(cx: &Ctx, id: i64, len: i64, split: Split) -> Result<i64> {
+    if len >= zrank::build_at() {
+        // A large set: its rank rows answer in a few short walks wherever the split is.
+        // The lowest (score, member) with a score is (score, ""), so the members below
+        // a score are those before it.
+        return match split {
+            Split::Member(score, member) => zrank::count_before(cx.conn, id, score, member),
+            Split::Score(score) => zrank::count_before(cx.conn, id, score, b""),
+        };
+    }
     let (sql, score, total) = match split {
         Split::Member(score, _) => (&MEMBER_COUNTS, score, len - 1),
         Split::Score(score) => (&SCORE_COUNTS, score, len),
@@ -594,11 +604,46 @@ fn store(cx: &mut Ctx, dst: &[u8], items: &[Entry]) -> Result<i64> {
     if items.is_empty() {
         return Ok(0);
     }
-    let id = cx.create_with_len(dst, KeyType::ZSet, items.len() as i64)?;
+    let len = items.len() as i64;
+    let id = cx.create_with_len(dst, KeyType::ZSet, len)?;
     for (m, s) in items {
         put(cx, id, m, *s)?;
     }
-    Ok(items.len() as i64)
+    zrank::filled(cx.conn, id, len)?;
+    Ok(len)
+}
+
+/// Removes `members` (those present) from sorted set `row`, keeping its rank rows, and
+/// records the write (deleting the key when it empties). Returns how many were removed.
+fn remove_members<M: AsRef<[u8]>>(cx: &mut Ctx, row: &KeyRow, members: &[M]) -> Result<i64> {
+    let mut ranks = Ranks::for_write(cx.conn, row.id, row.len)?;
+    ranks.rebuild_if_many(members.len() as i64, row.len);
+    let mut stmt = cx.conn.prepare_cached(
+        "DELETE FROM redlite_zsets WHERE key_id = ?1 AND member = ?2 RETURNING score",
+    )?;
+    let mut n = 0;
+    for m in members {
+        let m = m.as_ref();
+        let score: Option<f64> = stmt
+            .query_row(params![row.id, value::to_sql(m)], |r| r.get(0))
+            .optional()?;
+        if let Some(score) = score {
+            ranks.removed(cx.conn, m, score)?;
+            n += 1;
+        }
+    }
+    drop(stmt);
+    if n > 0 {
+        ranks.settle(cx.conn, row.len - n)?;
+        cx.shrink(row, n)?;
+    }
+    Ok(n)
+}
+
+/// Removes `items`, which are members of sorted set `row` with these scores, as
+/// [`remove_members`] does.
+fn remove_entries(cx: &mut Ctx, row: &KeyRow, items: &[Entry]) -> Result<i64> {
+    remove_members(cx, row, &items.iter().map(|e| &e.0).collect::<Vec<_>>())
 }
 
 /// Members alone, or `[member, score]` pairs when `withscores`, as the range, random and
@@ -644,7 +689,7 @@ enum Added {
 }
 
 /// Redis's `zsetAdd` for one member.
-fn add(cx: &Ctx, id: i64, member: &[u8], score: f64, f: AddFlags) -> Result<Added> {
+fn add(cx: &Ctx, ranks: &Ranks, id: i64, member: &[u8], score: f64, f: AddFlags) -> Result<Added> {
     match score_of(cx, id, member)? {
         Some(current) => {
             if f.nx {
@@ -664,11 +709,13 @@ fn add(cx: &Ctx, id: i64, member: &[u8], score: f64, f: AddFlags) -> Result<Adde
                 return Ok(Added::Same(score));
             }
             put(cx, id, member, score)?;
+            ranks.moved(cx.conn, member, current, score)?;
             Ok(Added::Updated(score))
         }
         None if f.xx => Ok(Added::Nop),
         None => {
             put(cx, id, member, score)?;
+            ranks.added(cx.conn, member, score)?;
             Ok(Added::New(score))
         }
     }
@@ -683,18 +730,23 @@ fn add_generic(cx: &mut Ctx, key: &[u8], f: AddFlags, pairs: &[(f64, &[u8])]) ->
             Reply::Int(0)
         }
     };
-    let (id, existed) = match cx.lookup_write_typed(key, KeyType::ZSet)? {
-        Some(row) => (row.id, true),
+    let (id, len, existed) = match cx.lookup_write_typed(key, KeyType::ZSet)? {
+        Some(row) => (row.id, row.len, true),
         None if f.xx => return Ok(nop()),
         // Without XX, every member named is added to a new key.
         None => {
             let members = crate::set::distinct(pairs.iter().map(|p| p.1));
-            (cx.create_with_len(key, KeyType::ZSet, members)?, false)
+            (cx.create_with_len(key, KeyType::ZSet, members)?, 0, false)
         }
+    };
+    let ranks = if existed {
+        Ranks::for_write(cx.conn, id, len)?
+    } else {
+        Ranks::new_set(id)
     };
     let (mut added, mut updated, mut last) = (0i64, 0i64, None);
     for &(score, member) in pairs {
-        match add(cx, id, member, score, f)? {
+        match add(cx, &ranks, id, member, score, f)? {
             Added::New(s) => {
                 added += 1;
                 last = Some(s);
@@ -707,6 +759,7 @@ fn add_generic(cx: &mut Ctx, key: &[u8], f: AddFlags, pairs: &[(f64, &[u8])]) ->
             Added::Nop => {}
         }
     }
+    ranks.settle(cx.conn, len + added)?;
     if existed && added + updated > 0 {
         cx.touch_len(id, added)?;
     }
@@ -788,7 +841,11 @@ pub fn cmd_zincrby(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
 
 /// ZREM key member [member ...]
 pub fn cmd_zrem(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
-    ZSETS.remove_command(cx, a, KeyType::ZSet)
+    let key = a.next_bytes()?;
+    let Some(row) = cx.lookup_write_typed(key, KeyType::ZSet)? else {
+        return Ok(Reply::Int(0));
+    };
+    Ok(Reply::Int(remove_members(cx, &row, a.rest())?))
 }
 
 /// ZSCORE key member
@@ -994,11 +1051,7 @@ pub fn cmd_zremrangebyrank(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
         return Ok(Reply::Int(0));
     };
     let doomed = range_by_rank(cx, row.id, row.len, start, stop, false)?;
-    let n = ZSETS.remove_each(cx, row.id, doomed.iter().map(|e| &e.0))?;
-    if n > 0 {
-        cx.shrink(&row, n)?;
-    }
-    Ok(Reply::Int(n))
+    Ok(Reply::Int(remove_entries(cx, &row, &doomed)?))
 }
 
 /// ZREMRANGEBYSCORE key min max
@@ -1011,11 +1064,20 @@ pub fn cmd_zremrangebyscore(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     if range.is_empty() {
         return Ok(Reply::Int(0));
     }
-    let n = cx
-        .conn
-        .prepare_cached("DELETE FROM redlite_zsets WHERE key_id = ?1 AND score BETWEEN ?2 AND ?3")?
-        .execute(params![row.id, range.min, range.max])? as i64;
+    let mut ranks = Ranks::for_write(cx.conn, row.id, row.len)?;
+    let gone = entries(
+        cx,
+        "DELETE FROM redlite_zsets WHERE key_id = ?1 AND score BETWEEN ?2 AND ?3 \
+         RETURNING member, score",
+        params![row.id, range.min, range.max],
+    )?;
+    let n = gone.len() as i64;
+    ranks.rebuild_if_many(n, row.len);
+    for (m, s) in &gone {
+        ranks.removed(cx.conn, m, *s)?;
+    }
     if n > 0 {
+        ranks.settle(cx.conn, row.len - n)?;
         cx.shrink(&row, n)?;
     }
     Ok(Reply::Int(n))
@@ -1029,11 +1091,7 @@ pub fn cmd_zremrangebylex(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
         return Ok(Reply::Int(0));
     };
     let doomed = range_by_lex(cx, row.id, &range, false, 0, -1)?;
-    let n = ZSETS.remove_each(cx, row.id, doomed.iter().map(|e| &e.0))?;
-    if n > 0 {
-        cx.shrink(&row, n)?;
-    }
-    Ok(Reply::Int(n))
+    Ok(Reply::Int(remove_entries(cx, &row, &doomed)?))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1042,8 +1100,7 @@ pub fn cmd_zremrangebylex(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
 /// Removes up to `count` members with the lowest (`max`: highest) scores.
 fn pop(cx: &mut Ctx, row: &KeyRow, count: i64, max: bool) -> Result<Vec<Entry>> {
     let items = range_by_rank(cx, row.id, row.len, 0, count.saturating_sub(1), max)?;
-    let n = ZSETS.remove_each(cx, row.id, items.iter().map(|e| &e.0))?;
-    cx.shrink(row, n)?;
+    remove_entries(cx, row, &items)?;
     Ok(items)
 }
 

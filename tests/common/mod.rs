@@ -95,6 +95,20 @@ impl Db {
             .collect();
         let cmd: Vec<_> = argv.iter().map(|a| String::from_utf8_lossy(a)).collect();
         assert!(wrong.is_empty(), "after {cmd:?}: {}", wrong.join("; "));
+        // And each sorted set's rank rows (src/zrank.rs) against rows computed afresh.
+        let ids: Vec<i64> = self
+            .conn
+            .prepare_cached("SELECT id FROM redlite_keys WHERE type = 5")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        for id in ids {
+            if let Err(e) = redlite::zrank::check(&self.conn, id) {
+                panic!("after {cmd:?}: sorted set {id}: {e}");
+            }
+        }
     }
 
     /// Runs a command line split on spaces (double quotes group words) and renders the

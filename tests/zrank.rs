@@ -1,0 +1,419 @@
+//! Rank rows of large sorted sets (`src/zrank.rs`): every write keeps them exact, and
+//! ZRANK, ZREVRANK and ranks by score read through them agree with the set's order.
+//!
+//! The thresholds are lowered and a member's level made to come from single bits, so that
+//! sets of tens of members have rows on every level and cross the build and drop sizes
+//! often. (The tuning is process-wide: every test in this file sets the same.) After
+//! every command [`common::Db::exec`] also compares each sorted set's rows with rows
+//! computed afresh from its members.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::Db;
+use redlite::Reply;
+
+const BUILD_AT: i64 = 40;
+const DROP_BELOW: i64 = 20;
+
+fn tuned_db() -> Db {
+    redlite::zrank::tune(BUILD_AT, DROP_BELOW, 1);
+    let mut db = Db::new();
+    redlite::sql::register(&db.conn).unwrap();
+    db.check_lengths = true;
+    db
+}
+
+/// SplitMix64, so a failing seed replays exactly.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// The model of one sorted set: member → score.
+type Model = BTreeMap<Vec<u8>, f64>;
+
+/// Redis's order: by score (-0 equal to 0), then member bytes.
+fn ordered(m: &Model) -> Vec<(Vec<u8>, f64)> {
+    let mut v: Vec<(Vec<u8>, f64)> = m.iter().map(|(k, s)| (k.clone(), *s)).collect();
+    v.sort_by(|a, b| {
+        (a.1 + 0.0)
+            .total_cmp(&(b.1 + 0.0))
+            .then_with(|| a.0.cmp(&b.0))
+    });
+    v
+}
+
+fn int(r: Reply) -> i64 {
+    match r {
+        Reply::Int(n) => n,
+        other => panic!("not an integer: {other:?}"),
+    }
+}
+
+fn fmt(score: f64) -> String {
+    format!("{score}")
+}
+
+struct Run {
+    db: Db,
+    rng: Rng,
+    models: BTreeMap<&'static str, Model>,
+}
+
+const KEYS: [&str; 2] = ["za", "zb"];
+
+impl Run {
+    fn member(&mut self) -> Vec<u8> {
+        // Some members share a score; some are binary.
+        let i = self.rng.below(120);
+        if i % 17 == 0 {
+            vec![b'm', 0, 0xff, i as u8]
+        } else {
+            format!("m{i}").into_bytes()
+        }
+    }
+
+    fn score(&mut self) -> f64 {
+        match self.rng.below(10) {
+            0 => 0.0,
+            1 => -0.0,
+            2 => 1.5,
+            3 => f64::INFINITY,
+            4 => f64::NEG_INFINITY,
+            _ => self.rng.below(200) as f64 - 100.0,
+        }
+    }
+
+    fn exec(&mut self, argv: &[Vec<u8>]) -> Reply {
+        let refs: Vec<&[u8]> = argv.iter().map(|a| a.as_slice()).collect();
+        self.db.exec(&refs)
+    }
+
+    /// One random write, applied to the model too.
+    fn step(&mut self) -> String {
+        let key = KEYS[self.rng.below(2) as usize];
+        let mut argv: Vec<Vec<u8>> = Vec::new();
+        let op = self.rng.below(100);
+        let model = self.models.entry(key).or_default();
+        match op {
+            // Bulk adds, so sets grow past the build size.
+            0..=39 => {
+                argv.push(b"ZADD".to_vec());
+                argv.push(key.into());
+                let n = 1 + self.rng.below(8);
+                let mut pairs = Vec::new();
+                for _ in 0..n {
+                    let (s, m) = (self.score(), self.member());
+                    pairs.push((s, m));
+                }
+                let model = self.models.get_mut(key).unwrap();
+                for (s, m) in pairs {
+                    argv.push(fmt(s).into_bytes());
+                    argv.push(m.clone());
+                    model.insert(m, s);
+                }
+            }
+            40..=54 => {
+                let (incr, m) = (self.rng.below(7) as f64 - 3.0, self.member());
+                argv = vec![b"ZINCRBY".to_vec(), key.into(), fmt(incr).into(), m.clone()];
+                let model = self.models.get_mut(key).unwrap();
+                let s = model.get(&m).copied().unwrap_or(0.0) + incr;
+                model.insert(m, s);
+            }
+            55..=74 => {
+                argv = vec![b"ZREM".to_vec(), key.into()];
+                for _ in 0..1 + self.rng.below(4) {
+                    let m = self.member();
+                    self.models.get_mut(key).unwrap().remove(&m);
+                    argv.push(m);
+                }
+            }
+            75..=82 => {
+                let n = self.rng.below(5);
+                let max = self.rng.below(2) == 1;
+                let cmd: &[u8] = if max { b"ZPOPMAX" } else { b"ZPOPMIN" };
+                argv = vec![cmd.to_vec(), key.into(), n.to_string().into()];
+                let order = ordered(model);
+                let gone: Vec<_> = if max {
+                    order.iter().rev().take(n as usize).collect()
+                } else {
+                    order.iter().take(n as usize).collect()
+                };
+                let model = self.models.get_mut(key).unwrap();
+                for (m, _) in gone {
+                    model.remove(m);
+                }
+            }
+            83..=88 => {
+                let (a, b) = (self.rng.below(40) as f64 - 20.0, self.rng.below(40) as f64);
+                argv = vec![
+                    b"ZREMRANGEBYSCORE".to_vec(),
+                    key.into(),
+                    fmt(a).into(),
+                    fmt(b).into(),
+                ];
+                model.retain(|_, s| !(*s >= a && *s <= b));
+            }
+            89..=93 => {
+                let start = self.rng.below(30) as i64;
+                let stop = start + self.rng.below(6) as i64;
+                argv = vec![
+                    b"ZREMRANGEBYRANK".to_vec(),
+                    key.into(),
+                    start.to_string().into(),
+                    stop.to_string().into(),
+                ];
+                let order = ordered(model);
+                for (m, _) in order
+                    .iter()
+                    .skip(start as usize)
+                    .take((stop - start + 1) as usize)
+                {
+                    model.remove(m);
+                }
+            }
+            94..=96 => {
+                // A copy of the other set (a new id with the same rows), or a store.
+                let other = if key == KEYS[0] { KEYS[1] } else { KEYS[0] };
+                argv = if self.rng.below(2) == 0 {
+                    vec![
+                        b"COPY".to_vec(),
+                        other.into(),
+                        key.into(),
+                        b"REPLACE".to_vec(),
+                    ]
+                } else {
+                    vec![
+                        b"ZUNIONSTORE".to_vec(),
+                        key.into(),
+                        b"2".to_vec(),
+                        key.into(),
+                        other.into(),
+                    ]
+                };
+                let theirs = self.models.get(other).cloned().unwrap_or_default();
+                let model = self.models.get_mut(key).unwrap();
+                if argv[0] == b"COPY" {
+                    if !theirs.is_empty() {
+                        *model = theirs;
+                    }
+                } else {
+                    for (m, s) in theirs {
+                        *model.entry(m).or_insert(0.0) += s;
+                    }
+                }
+            }
+            97 => {
+                argv = vec![b"RENAME".to_vec(), key.into(), b"ztmp".to_vec()];
+                let r = self.exec(&argv);
+                let back = vec![b"RENAME".to_vec(), b"ztmp".to_vec(), key.into()];
+                if r == Reply::ok() {
+                    self.exec(&back);
+                }
+                return format!("{argv:?} and back");
+            }
+            _ => {
+                argv = vec![b"DEL".to_vec(), key.into()];
+                model.clear();
+            }
+        }
+        // Sums of infinities of opposite signs are NaN, which Redis refuses (and so the
+        // command changes nothing): keep the model in step by reading the set back.
+        self.exec(&argv);
+        if self.models[key].values().any(|s| s.is_nan()) {
+            let back = self.read_back(key);
+            self.models.insert(key, back);
+        }
+        format!(
+            "{:?}",
+            argv.iter()
+                .map(|a| String::from_utf8_lossy(a))
+                .collect::<Vec<_>>()
+        )
+    }
+
+    fn read_back(&mut self, key: &str) -> Model {
+        let argv = [&b"ZRANGE"[..], key.as_bytes(), b"0", b"-1", b"WITHSCORES"];
+        match self.db.exec(&argv) {
+            Reply::Pairs(pairs) => pairs
+                .into_iter()
+                .map(|p| match p {
+                    (Reply::Bulk(m), Reply::Double(s)) => (m, s),
+                    other => panic!("{other:?}"),
+                })
+                .collect(),
+            Reply::Array(a) if a.is_empty() => Model::new(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Compares every member's rank both ways, and the first rank of a few score ranges,
+    /// with the model.
+    fn check(&mut self, after: &str) {
+        // Reads change nothing: the row check after each of them would only cost time.
+        self.db.check_lengths = false;
+        for key in KEYS {
+            let want = ordered(self.models.get(key).unwrap_or(&Model::new()));
+            let got = self.read_back(key);
+            assert_eq!(got.len(), want.len(), "{key} after {after}");
+            let n = want.len() as i64;
+            for (i, (m, _)) in want.iter().enumerate() {
+                let r = int(self.db.exec(&[b"ZRANK", key.as_bytes(), m]));
+                assert_eq!(r, i as i64, "ZRANK {key} {m:?} after {after}");
+                let r = int(self.db.exec(&[b"ZREVRANK", key.as_bytes(), m]));
+                assert_eq!(r, n - 1 - i as i64, "ZREVRANK {key} {m:?} after {after}");
+            }
+            for min in [-200.0, -3.0, 0.0, 1.5, 7.0, 200.0] {
+                let want_first = want.iter().position(|(_, s)| *s >= min);
+                let got: Option<i64> = self
+                    .db
+                    .conn
+                    .query_row(
+                        "SELECT min(rank) FROM redis_zrangebyscore(?1, ?2)",
+                        rusqlite::params![key, fmt(min)],
+                        |r| r.get(0),
+                    )
+                    .unwrap();
+                assert_eq!(
+                    got,
+                    want_first.map(|p| p as i64),
+                    "first rank of {key} >= {min} after {after}"
+                );
+            }
+        }
+        self.db.check_lengths = true;
+    }
+}
+
+fn rows(db: &Db, key: &str) -> i64 {
+    db.conn
+        .query_row(
+            "SELECT count(*) FROM redlite_zset_ranks r JOIN redlite_keys k ON k.id = r.key_id \
+             WHERE k.key = ?1",
+            [key],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
+#[test]
+fn random_writes_keep_ranks_exact() {
+    for seed in 1..=6 {
+        let mut run = Run {
+            db: tuned_db(),
+            rng: Rng(seed),
+            models: BTreeMap::new(),
+        };
+        let mut built = 0;
+        for _ in 0..400 {
+            let what = run.step();
+            run.check(&what);
+            if rows(&run.db, KEYS[0]) > 0 {
+                built += 1;
+            }
+        }
+        // The run did exercise the rows (not only small sets that count).
+        assert!(
+            built > 50,
+            "seed {seed}: rows present after only {built} steps"
+        );
+    }
+}
+
+#[test]
+fn rows_are_built_at_the_threshold_and_dropped_below_the_lower_one() {
+    let mut db = tuned_db();
+    for i in 0..BUILD_AT - 1 {
+        db.exec(&[
+            b"ZADD",
+            b"z",
+            i.to_string().as_bytes(),
+            format!("m{i}").as_bytes(),
+        ]);
+    }
+    assert_eq!(rows(&db, "z"), 0);
+    db.exec(&[b"ZADD", b"z", b"1000", b"last"]);
+    // The three heads at least.
+    assert!(rows(&db, "z") >= 3);
+    // Kept between the two sizes (no rebuild per write around one size)...
+    for i in 0..BUILD_AT - DROP_BELOW {
+        db.exec(&[b"ZREM", b"z", format!("m{i}").as_bytes()]);
+    }
+    assert_eq!(int(db.exec(&[b"ZCARD", b"z"])), DROP_BELOW);
+    assert!(rows(&db, "z") >= 3);
+    assert_eq!(int(db.exec(&[b"ZRANK", b"z", b"last"])), DROP_BELOW - 1);
+    // ...and dropped below the lower one.
+    db.exec(&[b"ZREM", b"z", b"last"]);
+    assert_eq!(rows(&db, "z"), 0);
+    // Gone with the key.
+    for i in 0..BUILD_AT {
+        db.exec(&[b"ZADD", b"y", b"1", format!("m{i}").as_bytes()]);
+    }
+    assert!(rows(&db, "y") >= 3);
+    db.exec(&[b"DEL", b"y"]);
+    assert_eq!(
+        db.conn
+            .query_row("SELECT count(*) FROM redlite_zset_ranks", [], |r| r
+                .get::<_, i64>(0))
+            .unwrap(),
+        0
+    );
+}
+
+#[test]
+fn a_file_without_rank_rows_gets_them_when_opened() {
+    let mut db = tuned_db();
+    for i in 0..BUILD_AT * 2 {
+        db.exec(&[
+            b"ZADD",
+            b"z",
+            (i % 7).to_string().as_bytes(),
+            format!("m{i}").as_bytes(),
+        ]);
+    }
+    // As a file written before schema version 3 would be.
+    db.conn
+        .execute_batch("DROP TABLE redlite_zset_ranks; PRAGMA user_version = 2;")
+        .unwrap();
+    redlite::schema::ensure(&db.conn).unwrap();
+    assert!(rows(&db, "z") >= 3);
+    db.exec(&[b"ZADD", b"z", b"3", b"new"]);
+    // Before it: scores 0, 1 and 2 (12 members each of m0..m79), and the 11 members
+    // scoring 3, all named "m..." < "new".
+    assert_eq!(int(db.exec(&[b"ZRANK", b"z", b"new"])), 3 * 12 + 11);
+}
+
+#[test]
+fn history_restore_builds_rank_rows() {
+    let mut db = tuned_db();
+    db.exec(&[b"HISTORY", b"ENABLE", b"KEY", b"z"]);
+    for i in 0..BUILD_AT {
+        db.exec(&[
+            b"ZADD",
+            b"z",
+            i.to_string().as_bytes(),
+            format!("m{i}").as_bytes(),
+        ]);
+    }
+    let at = common::T0;
+    db.clock.advance(10);
+    db.exec(&[b"DEL", b"z"]);
+    db.clock.advance(10);
+    db.exec(&[b"HISTORY", b"RESTORE", b"z", at.to_string().as_bytes()]);
+    assert_eq!(int(db.exec(&[b"ZCARD", b"z"])), BUILD_AT);
+    assert!(rows(&db, "z") >= 3);
+    assert_eq!(int(db.exec(&[b"ZRANK", b"z", b"m7"])), 7);
+}
