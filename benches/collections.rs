@@ -1,7 +1,8 @@
 //! Collections at scale: each command's cost on a 10-element and on a 1,000,000-element
 //! collection, through the core's executor (as the server runs it) on a file database.
 //! Issue 4's goal: the large case within 2x of the small one for HGET, SISMEMBER,
-//! ZSCORE, ZRANK, LINDEX near either end, LPUSH and RPOP.
+//! ZSCORE, ZRANK, LINDEX near either end, LPUSH and RPOP. Sorted-set writes are listed
+//! too: on a large set they also keep its rank rows.
 //!
 //! `cargo bench --bench collections` (part of `make bench`). Rounds interleave small and
 //! large; medians.
@@ -125,6 +126,29 @@ fn main() {
                 } else {
                     argv(&["RPOP", &format!("l{k}")])
                 }
+            }),
+        ),
+        // Writes to a large sorted set also keep its rank rows (src/zrank.rs); a small
+        // one has none.
+        (
+            "ZADD + ZREM (new member)",
+            Box::new(|k, i| {
+                if i % 2 == 0 {
+                    argv(&["ZADD", &format!("z{k}"), &i.to_string(), &format!("new{i}")])
+                } else {
+                    argv(&["ZREM", &format!("z{k}"), &format!("new{}", i - 1)])
+                }
+            }),
+        ),
+        (
+            "ZINCRBY 1",
+            Box::new(|k, i| argv(&["ZINCRBY", &format!("z{k}"), "1", &format!("m{}", i % SMALL)])),
+        ),
+        (
+            "ZADD (score jumps)",
+            Box::new(|k, i| {
+                let score = (i * 7919 % LARGE).to_string();
+                argv(&["ZADD", &format!("z{k}"), &score, &format!("m{}", i % SMALL)])
             }),
         ),
         ("HLEN", Box::new(|k, _| argv(&["HLEN", &format!("h{k}")]))),

@@ -29,6 +29,7 @@
 //! and any set with rows has exact rows. Readers rely on the first half alone.
 
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering::Relaxed};
+use std::sync::OnceLock;
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -117,9 +118,64 @@ fn bytes<'a>(v: ValueRef<'a>) -> &'a [u8] {
     }
 }
 
-/// The separators of one level from `?3` to `?4`, both included, in order.
-const WALK: &str = "SELECT pos, count FROM redlite_zset_ranks \
-     WHERE key_id = ?1 AND level = ?2 AND pos >= ?3 AND pos <= ?4 ORDER BY pos";
+/// The rank walk in one statement: `p1`..`pN` are the last separators at or before the
+/// target `?2` on each level (the blocks holding it), and the sum counts the blocks
+/// before `pN` on the top level, then on each level `l` below those from `p(l+1)` up to
+/// `pl`: every member before `p1`. (Nesting one level's range in the next, with
+/// `max(pos)` and its bare `count`, reads fewer index entries but measured slower: each
+/// level is then materialized.)
+fn walk_sql() -> &'static str {
+    static SQL: OnceLock<String> = OnceLock::new();
+    SQL.get_or_init(|| {
+        let sums: Vec<String> = (1..=LEVELS)
+            .map(|l| {
+                let from = if l == LEVELS {
+                    "X''".to_string()
+                } else {
+                    format!("p{}", l + 1)
+                };
+                format!(
+                    "(SELECT coalesce(sum(count), 0) FROM redlite_zset_ranks \
+                     WHERE key_id = ?1 AND level = {l} AND pos >= {from} AND pos < p{l})"
+                )
+            })
+            .collect();
+        let blocks: Vec<String> = (1..=LEVELS)
+            .map(|l| format!("({}) AS p{l}", holding(l, "?1", "?2")))
+            .collect();
+        format!(
+            "SELECT p1, {} FROM (SELECT {})",
+            sums.join(" + "),
+            blocks.join(", ")
+        )
+    })
+}
+
+/// A subquery: the start of the block holding `target` on level `l` of set `id`.
+fn holding(l: i64, id: &str, target: &str) -> String {
+    format!(
+        "SELECT pos FROM redlite_zset_ranks WHERE key_id = {id} AND level = {l} \
+         AND pos <= {target} ORDER BY pos DESC LIMIT 1"
+    )
+}
+
+/// Adds `?3` to the count of the block holding `?2` on every level: the whole change a
+/// member of level 0 makes. (An `UPDATE ... FROM` a list of (level, pos) is planned as
+/// one primary-key seek per level; `(level, pos) IN (...)` and `OR` as scans.)
+fn bump_all_sql() -> &'static str {
+    static SQL: OnceLock<String> = OnceLock::new();
+    SQL.get_or_init(|| {
+        let blocks: Vec<String> = (1..=LEVELS)
+            .map(|l| format!("SELECT {l} AS level, ({}) AS pos", holding(l, "?1", "?2")))
+            .collect();
+        format!(
+            "UPDATE redlite_zset_ranks AS r SET count = count + ?3 FROM ({}) AS t \
+             WHERE r.key_id = ?1 AND r.level = t.level AND r.pos = t.pos",
+            blocks.join(" UNION ALL ")
+        )
+    })
+}
+
 /// The last separator of a level at or before `?3` (there is one: the head).
 const AT_OR_BEFORE: &str = "SELECT pos, count FROM redlite_zset_ranks \
      WHERE key_id = ?1 AND level = ?2 AND pos <= ?3 ORDER BY pos DESC LIMIT 1";
@@ -129,13 +185,6 @@ const BEFORE: &str = "SELECT pos, count FROM redlite_zset_ranks \
 /// The members counted by the separators of one level from `?3` (included) to `?4`.
 const SUM: &str = "SELECT coalesce(sum(count), 0) FROM redlite_zset_ranks \
      WHERE key_id = ?1 AND level = ?2 AND pos >= ?3 AND pos < ?4";
-/// Adds `?3` to the count of the block holding `?2` on every level: the whole change a
-/// member of level 0 makes. (Three levels, as [`LEVELS`].)
-const BUMP_ALL: &str = "UPDATE redlite_zset_ranks SET count = count + ?3 \
-     WHERE key_id = ?1 AND (level, pos) IN (SELECT l.level, (SELECT r.pos \
-       FROM redlite_zset_ranks r WHERE r.key_id = ?1 AND r.level = l.level AND r.pos <= ?2 \
-       ORDER BY r.pos DESC LIMIT 1) \
-     FROM (SELECT 1 AS level UNION ALL SELECT 2 UNION ALL SELECT 3) l)";
 const ADD: &str = "UPDATE redlite_zset_ranks SET count = count + ?4 \
      WHERE key_id = ?1 AND level = ?2 AND pos = ?3";
 const INSERT: &str =
@@ -147,22 +196,11 @@ const DELETE: &str =
 /// a member. The set must have rank rows (`len >= build_at()`).
 pub(crate) fn count_before(conn: &Connection, id: i64, score: f64, member: &[u8]) -> Result<i64> {
     let target = pos(score, member);
-    let mut walk = conn.prepare_cached(WALK)?;
-    let mut cur = Vec::new(); // the head
-    let mut rank = 0;
-    for level in (1..=LEVELS).rev() {
-        // `cur` is a separator of this level too (or the head): sum every block from it
-        // up to, not including, the last one at or before the target.
-        let mut rows = walk.query(params![id, level, blob(&cur), blob(&target)])?;
-        let mut pending = None;
-        while let Some(r) = rows.next()? {
-            rank += pending.unwrap_or(0);
-            cur.clear();
-            cur.extend_from_slice(bytes(r.get_ref(0)?));
-            pending = Some(r.get::<_, i64>(1)?);
-        }
-    }
-    Ok(rank + members_between(conn, id, decode(&cur), score, member)?)
+    let mut walk = conn.prepare_cached(walk_sql())?;
+    let mut rows = walk.query(params![id, blob(&target)])?;
+    let row = rows.next()?.expect("one row");
+    let (start, before): (&[u8], i64) = (bytes(row.get_ref(0)?), row.get(1)?);
+    Ok(before + members_between(conn, id, decode(start), score, member)?)
 }
 
 /// How many members of sorted set `id` lie from `from` (included; `None`: the lowest) up
@@ -270,9 +308,7 @@ impl Ranks {
         let level = level_of(member);
         let target = pos(score, member);
         if level == 0 {
-            conn.prepare_cached(BUMP_ALL)?
-                .execute(params![self.id, blob(&target), 1])?;
-            return Ok(());
+            return self.bump_all(conn, &target, 1);
         }
         // A separator: on each of its levels it splits the block it lands in, so count
         // the members of that block before it, building up from the level below:
@@ -316,9 +352,7 @@ impl Ranks {
         let level = level_of(member);
         let target = pos(score, member);
         if level == 0 {
-            conn.prepare_cached(BUMP_ALL)?
-                .execute(params![self.id, blob(&target), -1])?;
-            return Ok(());
+            return self.bump_all(conn, &target, -1);
         }
         for l in 1..=LEVELS {
             if l <= level {
@@ -340,8 +374,31 @@ impl Ranks {
 
     /// `member` moved from score `from` to score `to`.
     pub fn moved(&self, conn: &Connection, member: &[u8], from: f64, to: f64) -> Result<()> {
-        self.removed(conn, member, from)?;
-        self.added(conn, member, to)
+        if !self.live() {
+            return Ok(());
+        }
+        if level_of(member) > 0 {
+            self.removed(conn, member, from)?;
+            return self.added(conn, member, to);
+        }
+        // An ordinary member changes counts only on the levels where it changes blocks:
+        // none for a small step (ZINCRBY by a little), the top one rarely.
+        let (from, to) = (pos(from, member), pos(to, member));
+        let mut holding = conn.prepare_cached(AT_OR_BEFORE)?;
+        let mut add = conn.prepare_cached(ADD)?;
+        for l in 1..=LEVELS {
+            let mut start = |p: &[u8]| -> rusqlite::Result<Vec<u8>> {
+                holding.query_row(params![self.id, l, blob(p)], |r| {
+                    Ok(bytes(r.get_ref(0)?).to_vec())
+                })
+            };
+            let (old, new) = (start(&from)?, start(&to)?);
+            if old != new {
+                add.execute(params![self.id, l, blob(&old), -1])?;
+                add.execute(params![self.id, l, blob(&new), 1])?;
+            }
+        }
+        Ok(())
     }
 
     /// After the write, with the set's new length (0 when it was deleted): builds the
@@ -362,6 +419,14 @@ impl Ranks {
         if want && (!self.on || self.stale) {
             build(conn, self.id)?;
         }
+        Ok(())
+    }
+
+    /// Adds `delta` to the count of the block holding `target` on every level: the whole
+    /// change a member of level 0 makes.
+    fn bump_all(&self, conn: &Connection, target: &[u8], delta: i64) -> Result<()> {
+        conn.prepare_cached(bump_all_sql())?
+            .execute(params![self.id, blob(target), delta])?;
         Ok(())
     }
 
@@ -516,6 +581,7 @@ mod tests {
 
     #[test]
     fn levels_thin_out_by_64() {
+        tune(1024, 512, 6);
         let mut per = [0usize; LEVELS as usize + 1];
         for i in 0..1_000_000 {
             per[level_of(format!("m{i}").as_bytes()) as usize] += 1;

@@ -17,10 +17,10 @@
 //!
 //! Costs: ZSCORE, ZADD, ZREM and ZINCRBY are one primary-key lookup each; ZCARD reads
 //! the length kept in `redlite_keys.len`; ranges by score or rank walk the score index
-//! from the nearer end, which the length tells. ZRANK and ZREVRANK count the members on
-//! one side of the given one through the index (SQLite's B-trees keep no subtree
-//! counts), from the nearer end, so they cost little near either end and grow towards
-//! the middle.
+//! from the nearer end, which the length tells. ZRANK and ZREVRANK read the rank rows of
+//! sets of [`zrank::build_at`] members or more (a few short index walks; see
+//! [`zrank`]), and count the members on the nearer side of smaller ones. Every write
+//! that adds, moves or removes members keeps those rows through [`Ranks`].
 
 use std::cmp::Ordering;
 use std::collections::HashMap;

@@ -367,10 +367,7 @@ fn runs_inline(spec: &Spec) -> bool {
     spec.flags & flag::FAST != 0
         && spec.flags & flag::READONLY != 0
         && spec.flags & (flag::WRITE | flag::BLOCKING | flag::RANDOM) == 0
-        && !matches!(
-            spec.name,
-            "dbsize" | "zcount" | "zlexcount" | "zrank" | "zrevrank"
-        )
+        && !matches!(spec.name, "dbsize" | "zcount" | "zlexcount")
 }
 
 /// Replies of one sent group: still coming, or arrived and handed out in order.
