@@ -214,10 +214,11 @@ def test_schema_is_stable_on_reload(ext_path, tmp_path):
     c1.execute("SELECT redis_set('k', 'v')")
     c1.close()
     c2 = connect(ext_path, path)
-    assert one(c2, "PRAGMA user_version") == 2
+    assert one(c2, "PRAGMA user_version") == 3
     assert one(c2, "SELECT redis_get('k')") == "v"
     tables = {r[0] for r in c2.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"redlite_keys", "redlite_strings", "redlite_hashes", "redlite_lists",
             "redlite_sets", "redlite_zsets", "redlite_streams", "redlite_stream_entries",
             "redlite_stream_groups", "redlite_stream_consumers", "redlite_stream_pending",
-            "redlite_history", "redlite_history_config", "redlite_settings"} <= tables
+            "redlite_history", "redlite_history_config", "redlite_settings",
+            "redlite_zset_ranks"} <= tables
