@@ -151,6 +151,23 @@ fn walk_sql() -> &'static str {
     })
 }
 
+/// The blocks holding `?2` and `?3` on each level, level 1 first: one row of
+/// 2 × [`LEVELS`] columns.
+fn ends_sql() -> &'static str {
+    static SQL: OnceLock<String> = OnceLock::new();
+    SQL.get_or_init(|| {
+        let cols: Vec<String> = (1..=LEVELS)
+            .flat_map(|l| {
+                [
+                    format!("({})", holding(l, "?1", "?2")),
+                    format!("({})", holding(l, "?1", "?3")),
+                ]
+            })
+            .collect();
+        format!("SELECT {}", cols.join(", "))
+    })
+}
+
 /// A subquery: the start of the block holding `target` on level `l` of set `id`.
 fn holding(l: i64, id: &str, target: &str) -> String {
     format!(
@@ -382,20 +399,19 @@ impl Ranks {
             return self.added(conn, member, to);
         }
         // An ordinary member changes counts only on the levels where it changes blocks:
-        // none for a small step (ZINCRBY by a little), the top one rarely.
+        // none for a small step (ZINCRBY by a little), the top one rarely. One statement
+        // finds both blocks on every level (statements, not rows, are most of the cost).
         let (from, to) = (pos(from, member), pos(to, member));
-        let mut holding = conn.prepare_cached(AT_OR_BEFORE)?;
+        let mut ends = conn.prepare_cached(ends_sql())?;
+        let mut rows = ends.query(params![self.id, blob(&from), blob(&to)])?;
+        let row = rows.next()?.expect("one row");
         let mut add = conn.prepare_cached(ADD)?;
         for l in 1..=LEVELS {
-            let mut start = |p: &[u8]| -> rusqlite::Result<Vec<u8>> {
-                holding.query_row(params![self.id, l, blob(p)], |r| {
-                    Ok(bytes(r.get_ref(0)?).to_vec())
-                })
-            };
-            let (old, new) = (start(&from)?, start(&to)?);
+            let i = 2 * (l as usize - 1);
+            let (old, new) = (bytes(row.get_ref(i)?), bytes(row.get_ref(i + 1)?));
             if old != new {
-                add.execute(params![self.id, l, blob(&old), -1])?;
-                add.execute(params![self.id, l, blob(&new), 1])?;
+                add.execute(params![self.id, l, blob(old), -1])?;
+                add.execute(params![self.id, l, blob(new), 1])?;
             }
         }
         Ok(())
@@ -403,7 +419,7 @@ impl Ranks {
 
     /// After the write, with the set's new length (0 when it was deleted): builds the
     /// rows when the set reached [`build_at`], drops them below [`drop_below`], rebuilds
-    /// them after [`Ranks::rebuild_later`].
+    /// them after [`Ranks::rebuild_if_many`] chose to.
     pub fn settle(self, conn: &Connection, len: i64) -> Result<()> {
         let want = if len >= build_at() {
             true
