@@ -111,6 +111,14 @@ fn main() {
             }),
         ),
         (
+            "ZRANGE (10 from the middle)",
+            Box::new(move |k, _| {
+                let m = if k == "large" { mid } else { SMALL / 2 };
+                let (a, b) = (m.to_string(), (m + 9).to_string());
+                argv(&["ZRANGE", &format!("z{k}"), &a, &b])
+            }),
+        ),
+        (
             "LINDEX 0",
             Box::new(|k, _| argv(&["LINDEX", &format!("l{k}"), "0"])),
         ),

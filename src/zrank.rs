@@ -220,6 +220,39 @@ pub(crate) fn count_before(conn: &Connection, id: i64, score: f64, member: &[u8]
     Ok(before + members_between(conn, id, decode(start), score, member)?)
 }
 
+/// Where the member at `rank` (from 0, lowest first) of sorted set `id` is: the start of
+/// the level-1 block holding it (`None`: the head, before the first separator) and how
+/// many members of that block come before it. The set must have rank rows.
+///
+/// Top-down, as [`count_before`], but adding block counts until they pass `rank`: about
+/// one block's worth of rows per level.
+pub(crate) fn locate(
+    conn: &Connection,
+    id: i64,
+    rank: i64,
+) -> Result<(Option<(f64, Vec<u8>)>, i64)> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT pos, count FROM redlite_zset_ranks WHERE key_id = ?1 AND level = ?2 \
+         AND pos >= ?3 ORDER BY pos",
+    )?;
+    let mut cur = Vec::new(); // the head
+    let mut before = 0;
+    for level in (1..=LEVELS).rev() {
+        let mut rows = stmt.query(params![id, level, blob(&cur)])?;
+        while let Some(r) = rows.next()? {
+            let count: i64 = r.get(1)?;
+            // The last block of a level ends the set, so one of them holds `rank`.
+            if before + count > rank {
+                cur.clear();
+                cur.extend_from_slice(bytes(r.get_ref(0)?));
+                break;
+            }
+            before += count;
+        }
+    }
+    Ok((decode(&cur).map(|(s, m)| (s, m.to_vec())), rank - before))
+}
+
 /// How many members of sorted set `id` lie from `from` (included; `None`: the lowest) up
 /// to (`score`, `member`) (excluded), through the score index.
 fn members_between(

@@ -17,7 +17,8 @@
 //!
 //! Costs: ZSCORE, ZADD, ZREM and ZINCRBY are one primary-key lookup each; ZCARD reads
 //! the length kept in `redlite_keys.len`; ranges by score or rank walk the score index
-//! from the nearer end, which the length tells. ZRANK and ZREVRANK read the rank rows of
+//! from the nearer end, which the length tells (or, deep inside a large set, from where
+//! its rank rows place the first rank). ZRANK and ZREVRANK read the rank rows of
 //! sets of [`zrank::build_at`] members or more (a few short index walks; see
 //! [`zrank`]), and count the members on the nearer side of smaller ones. Every write
 //! that adds, moves or removes members keeps those rows through [`Ranks`].
@@ -305,11 +306,54 @@ pub fn range_by_rank(
         (BY_RANK, BY_RANK_REV)
     };
     let (from_end, limit, offset) = num::nearer_end(len, start, stop);
+    if len >= zrank::build_at() && offset >= zrank::build_at() / 4 {
+        // Deep in a large set (256 members from either end, by default): its rank rows
+        // tell where the range starts.
+        let first = if rev { len - 1 - stop } else { start };
+        let mut out = from_rank(cx, id, first, limit)?;
+        if rev {
+            out.reverse();
+        }
+        return Ok(out);
+    }
     if !from_end {
         return entries(cx, forward, params![id, limit, offset]);
     }
     let mut out = entries(cx, backward, params![id, limit, offset])?;
     out.reverse();
+    Ok(out)
+}
+
+/// `n` members of sorted set `id` from rank `first` on, lowest first, found through its
+/// rank rows: the walk costs what it returns plus one block, wherever `first` is.
+fn from_rank(cx: &Ctx, id: i64, first: i64, n: i64) -> Result<Vec<Entry>> {
+    let (block, skip) = zrank::locate(cx.conn, id, first)?;
+    let want = skip + n;
+    let mut out = match &block {
+        None => entries(cx, BY_RANK, params![id, want, 0])?,
+        Some((score, member)) => {
+            // From (score, member) on: the rest of its score, then the higher scores, so
+            // that both parts seek the index (a set of equal scores is ordered by member).
+            let mut out = entries(
+                cx,
+                "SELECT member, score FROM redlite_zsets WHERE key_id = ?1 AND score = ?2 \
+                 AND CAST(member AS BLOB) >= ?3 ORDER BY CAST(member AS BLOB) \
+                 LIMIT CAST(?4 AS INTEGER)",
+                params![id, score, blob(member), want],
+            )?;
+            let more = want - out.len() as i64;
+            if more > 0 {
+                out.extend(entries(
+                    cx,
+                    "SELECT member, score FROM redlite_zsets WHERE key_id = ?1 AND score > ?2 \
+                     ORDER BY score, CAST(member AS BLOB) LIMIT CAST(?3 AS INTEGER)",
+                    params![id, score, more],
+                )?);
+            }
+            out
+        }
+    };
+    out.drain(..(skip as usize).min(out.len()));
     Ok(out)
 }
 

@@ -276,6 +276,43 @@ impl Run {
                 let r = int(self.db.exec(&[b"ZREVRANK", key.as_bytes(), m]));
                 assert_eq!(r, n - 1 - i as i64, "ZREVRANK {key} {m:?} after {after}");
             }
+            // Ranges by rank, deep inside (through the rank rows) and near the ends.
+            for (start, stop) in [
+                (10, 14),
+                (20, 20),
+                (n / 2, n / 2 + 7),
+                (12, -12),
+                (-30, -25),
+            ] {
+                let (a, b) = (start.to_string(), stop.to_string());
+                let argv = [
+                    &b"ZRANGE"[..],
+                    key.as_bytes(),
+                    a.as_bytes(),
+                    b.as_bytes(),
+                    b"WITHSCORES",
+                ];
+                let got = pairs(self.db.exec(&argv));
+                assert_eq!(
+                    got,
+                    slice(&want, start, stop),
+                    "ZRANGE {key} {start} {stop} after {after}"
+                );
+                let argv = [
+                    &b"ZREVRANGE"[..],
+                    key.as_bytes(),
+                    a.as_bytes(),
+                    b.as_bytes(),
+                    b"WITHSCORES",
+                ];
+                let got = pairs(self.db.exec(&argv));
+                let rev: Vec<_> = want.iter().rev().cloned().collect();
+                assert_eq!(
+                    got,
+                    slice(&rev, start, stop),
+                    "ZREVRANGE {key} {start} {stop} after {after}"
+                );
+            }
             for min in [-200.0, -3.0, 0.0, 1.5, 7.0, 200.0] {
                 let want_first = want.iter().position(|(_, s)| *s >= min);
                 let got: Option<i64> = self
@@ -296,6 +333,33 @@ impl Run {
         }
         self.db.check_lengths = true;
     }
+}
+
+/// A WITHSCORES reply as (member, score) pairs (an empty array for a missing key).
+fn pairs(r: Reply) -> Vec<(Vec<u8>, f64)> {
+    match r {
+        Reply::Pairs(pairs) => pairs
+            .into_iter()
+            .map(|p| match p {
+                (Reply::Bulk(m), Reply::Double(s)) => (m, s),
+                other => panic!("{other:?}"),
+            })
+            .collect(),
+        Reply::Array(a) if a.is_empty() => Vec::new(),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// ZRANGE's slice of `items` from `start` to `stop` (negative from the end), as Redis
+/// clamps them.
+fn slice(items: &[(Vec<u8>, f64)], start: i64, stop: i64) -> Vec<(Vec<u8>, f64)> {
+    let n = items.len() as i64;
+    let start = if start < 0 { (start + n).max(0) } else { start };
+    let stop = if stop < 0 { stop + n } else { stop.min(n - 1) };
+    if start > stop || start >= n {
+        return Vec::new();
+    }
+    items[start as usize..=stop as usize].to_vec()
 }
 
 fn rows(db: &Db, key: &str) -> i64 {
