@@ -220,6 +220,9 @@ pub(crate) fn count_before(conn: &Connection, id: i64, score: f64, member: &[u8]
     Ok(before + members_between(conn, id, decode(start), score, member)?)
 }
 
+/// A (score, member) where a block starts.
+pub(crate) type Boundary = (f64, Vec<u8>);
+
 /// Where the member at `rank` (from 0, lowest first) of sorted set `id` is: the start of
 /// the level-1 block holding it (`None`: the head, before the first separator) and how
 /// many members of that block come before it. The set must have rank rows.
