@@ -229,11 +229,7 @@ pub(crate) type Boundary = (f64, Vec<u8>);
 ///
 /// Top-down, as [`count_before`], but adding block counts until they pass `rank`: about
 /// one block's worth of rows per level.
-pub(crate) fn locate(
-    conn: &Connection,
-    id: i64,
-    rank: i64,
-) -> Result<(Option<(f64, Vec<u8>)>, i64)> {
+pub(crate) fn locate(conn: &Connection, id: i64, rank: i64) -> Result<(Option<Boundary>, i64)> {
     let mut stmt = conn.prepare_cached(
         "SELECT pos, count FROM redlite_zset_ranks WHERE key_id = ?1 AND level = ?2 \
          AND pos >= ?3 ORDER BY pos",
