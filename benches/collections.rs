@@ -163,6 +163,10 @@ fn main() {
         ("SCARD", Box::new(|k, _| argv(&["SCARD", &format!("s{k}")]))),
         ("ZCARD", Box::new(|k, _| argv(&["ZCARD", &format!("z{k}")]))),
         (
+            "ZRANDMEMBER",
+            Box::new(|k, _| argv(&["ZRANDMEMBER", &format!("z{k}")])),
+        ),
+        (
             "SRANDMEMBER",
             Box::new(|k, _| argv(&["SRANDMEMBER", &format!("s{k}")])),
         ),

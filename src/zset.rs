@@ -1225,7 +1225,16 @@ pub fn cmd_zrandmember(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     let parsed = set::parse_random_args(a, "WITHSCORES")?;
     let row = cx.lookup_typed(key, KeyType::ZSet)?;
     let Some((count, withscores)) = parsed else {
-        return ZSETS.random_one_reply(cx, row);
+        return match row {
+            // A large set: a random rank, found through its rank rows, instead of a walk
+            // to a random offset.
+            Some(row) if row.len >= zrank::build_at() => {
+                let rank = rand::Rng::gen_range(&mut rand::thread_rng(), 0..row.len);
+                let picked = from_rank(cx, row.id, rank, 1)?;
+                Ok(Reply::bulk_or_nil(picked.into_iter().next().map(|e| e.0)))
+            }
+            row => ZSETS.random_one_reply(cx, row),
+        };
     };
     let Some(row) = row else {
         return Ok(Reply::Array(Vec::new()));

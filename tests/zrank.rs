@@ -481,3 +481,33 @@ fn history_restore_builds_rank_rows() {
     assert!(rows(&db, "z") >= 3);
     assert_eq!(int(db.exec(&[b"ZRANK", b"z", b"m7"])), 7);
 }
+
+#[test]
+fn zrandmember_of_a_large_set_picks_every_member() {
+    let mut db = tuned_db();
+    let n = BUILD_AT * 2;
+    for i in 0..n {
+        db.exec(&[
+            b"ZADD",
+            b"z",
+            (i % 5).to_string().as_bytes(),
+            format!("m{i}").as_bytes(),
+        ]);
+    }
+    assert!(rows(&db, "z") >= 3);
+    db.check_lengths = false;
+    let mut seen = std::collections::BTreeSet::new();
+    // 4,000 uniform picks of 80 members all land on each at least once but with
+    // probability 80 * (79/80)^4000, about 1e-20.
+    for _ in 0..4000 {
+        match db.exec(&[b"ZRANDMEMBER", b"z"]) {
+            Reply::Bulk(m) => {
+                assert!(m.starts_with(b"m"), "{m:?}");
+                seen.insert(m);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(seen.len() as i64, n);
+    assert_eq!(db.exec(&[b"ZRANDMEMBER", b"missing"]), Reply::Nil);
+}
