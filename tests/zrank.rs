@@ -11,7 +11,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::Db;
+use common::{Db, Rng};
 use redlite::Reply;
 
 const BUILD_AT: i64 = 40;
@@ -23,23 +23,6 @@ fn tuned_db() -> Db {
     redlite::sql::register(&db.conn).unwrap();
     db.check_lengths = true;
     db
-}
-
-/// SplitMix64, so a failing seed replays exactly.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 /// The model of one sorted set: member → score.
@@ -247,17 +230,7 @@ impl Run {
 
     fn read_back(&mut self, key: &str) -> Model {
         let argv = [&b"ZRANGE"[..], key.as_bytes(), b"0", b"-1", b"WITHSCORES"];
-        match self.db.exec(&argv) {
-            Reply::Pairs(pairs) => pairs
-                .into_iter()
-                .map(|p| match p {
-                    (Reply::Bulk(m), Reply::Double(s)) => (m, s),
-                    other => panic!("{other:?}"),
-                })
-                .collect(),
-            Reply::Array(a) if a.is_empty() => Model::new(),
-            other => panic!("{other:?}"),
-        }
+        pairs(self.db.exec(&argv)).into_iter().collect()
     }
 
     /// Compares every member's rank both ways, and the first rank of a few score ranges,
