@@ -31,7 +31,7 @@
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering::Relaxed};
 use std::sync::OnceLock;
 
-use rusqlite::types::{ToSqlOutput, Value, ValueRef};
+use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::error::Result;
@@ -165,26 +165,6 @@ fn ends_sql() -> &'static str {
             })
             .collect();
         format!("SELECT {}", cols.join(", "))
-    })
-}
-
-/// Adds `d` to the count of each of `n` rows given as (level, pos, d) triples from `?2`
-/// on, in one statement (`n` is 2, 4 or 6: a score change on 1 to 3 levels).
-fn adds_sql(n: usize) -> &'static str {
-    static SQL: [OnceLock<String>; 2 * LEVELS as usize] =
-        [const { OnceLock::new() }; 2 * LEVELS as usize];
-    SQL[n - 1].get_or_init(|| {
-        let rows: Vec<String> = (0..n)
-            .map(|i| {
-                let p = 2 + 3 * i;
-                format!("SELECT ?{} AS level, ?{} AS pos, ?{} AS d", p, p + 1, p + 2)
-            })
-            .collect();
-        format!(
-            "UPDATE redlite_zset_ranks AS r SET count = count + t.d FROM ({}) AS t \
-             WHERE r.key_id = ?1 AND r.level = t.level AND r.pos = t.pos",
-            rows.join(" UNION ALL ")
-        )
     })
 }
 
@@ -457,24 +437,14 @@ impl Ranks {
         let mut ends = conn.prepare_cached(ends_sql())?;
         let mut rows = ends.query(params![self.id, blob(&from), blob(&to)])?;
         let row = rows.next()?.expect("one row");
-        let mut changes: Vec<Value> = vec![Value::Integer(self.id)];
+        let mut add = conn.prepare_cached(ADD)?;
         for l in 1..=LEVELS {
             let i = 2 * (l as usize - 1);
             let (old, new) = (bytes(row.get_ref(i)?), bytes(row.get_ref(i + 1)?));
             if old != new {
-                for (p, d) in [(old, -1), (new, 1)] {
-                    changes.extend([
-                        Value::Integer(l),
-                        Value::Blob(p.to_vec()),
-                        Value::Integer(d),
-                    ]);
-                }
+                add.execute(params![self.id, l, blob(old), -1])?;
+                add.execute(params![self.id, l, blob(new), 1])?;
             }
-        }
-        let n = (changes.len() - 1) / 3;
-        if n > 0 {
-            conn.prepare_cached(adds_sql(n))?
-                .execute(rusqlite::params_from_iter(changes))?;
         }
         Ok(())
     }
