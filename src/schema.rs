@@ -9,7 +9,7 @@ use rusqlite::Connection;
 use crate::error::Result;
 
 /// The schema version this build writes.
-pub const VERSION: i64 = 3;
+pub const VERSION: i64 = 4;
 
 /// The base schema, then the migrations after it: (version reached, SQL). A new file runs
 /// them all (each later one is then a no-op on empty tables).
@@ -19,6 +19,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../sql/migrations/0002_stream_len.sql")),
     // Rank rows of large sorted sets; the sets already large get theirs built after it.
     (3, include_str!("../sql/migrations/0003_zset_ranks.sql")),
+    // Deleted keys' rows go on every connection, foreign keys on or off (triggers).
+    (
+        4,
+        include_str!("../sql/migrations/0004_delete_triggers.sql"),
+    ),
 ];
 
 const VIEWS: &str = include_str!("../sql/views.sql");

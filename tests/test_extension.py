@@ -6,6 +6,7 @@ import json
 import multiprocessing
 import os
 import sqlite3
+import time
 
 import pytest
 from conftest import connect, one  # noqa: F401 (db is a conftest fixture)
@@ -214,7 +215,7 @@ def test_schema_is_stable_on_reload(ext_path, tmp_path):
     c1.execute("SELECT redis_set('k', 'v')")
     c1.close()
     c2 = connect(ext_path, path)
-    assert one(c2, "PRAGMA user_version") == 3
+    assert one(c2, "PRAGMA user_version") == 4
     assert one(c2, "SELECT redis_get('k')") == "v"
     tables = {r[0] for r in c2.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"redlite_keys", "redlite_strings", "redlite_hashes", "redlite_lists",
@@ -222,3 +223,68 @@ def test_schema_is_stable_on_reload(ext_path, tmp_path):
             "redlite_stream_groups", "redlite_stream_consumers", "redlite_stream_pending",
             "redlite_history", "redlite_history_config", "redlite_settings",
             "redlite_zset_ranks"} <= tables
+
+
+ORPHANS = " + ".join(
+    f"(SELECT count(*) FROM {t} WHERE key_id NOT IN (SELECT id FROM redlite_keys))"
+    for t in ["redlite_strings", "redlite_hashes", "redlite_lists", "redlite_sets",
+              "redlite_zsets", "redlite_zset_ranks", "redlite_streams",
+              "redlite_stream_entries", "redlite_stream_groups", "redlite_stream_consumers",
+              "redlite_stream_pending"])
+
+
+def fill_every_type(db):
+    db.execute("SELECT redis_set('s', 'v')")
+    db.execute("SELECT redis_hset('h', 'f', 'v', 'g', 'w')")
+    db.execute("SELECT redis_rpush('l', 'a', 'b')")
+    db.execute("SELECT redis_sadd('st', 'a', 'b')")
+    db.execute("BEGIN")
+    for i in range(1100):  # past the size that keeps rank rows
+        db.execute("SELECT redis_zadd('z', ?, ?)", (i % 9, f"m{i}"))
+    db.execute("COMMIT")
+    db.execute("SELECT redis('XADD', 'x', '1-1', 'f', 'v')")
+    db.execute("SELECT redis('XGROUP', 'CREATE', 'x', 'g', '0')")
+    db.execute("SELECT redis('XREADGROUP', 'GROUP', 'g', 'c', 'STREAMS', 'x', '>')")
+
+
+def test_deleted_keys_leave_no_rows_with_foreign_keys_off(db):
+    """Python's sqlite3, like the sqlite3 shell, has foreign keys off, so the schema's
+    ON DELETE CASCADE does nothing here: DEL, a SET over another type, an expired key
+    written again and FLUSHALL must still take every row of the key with them."""
+    assert one(db, "PRAGMA foreign_keys") == 0
+    fill_every_type(db)
+    assert one(db, "SELECT count(*) FROM redlite_zset_ranks") > 3
+    assert one(db, f"SELECT {ORPHANS}") == 0
+    assert one(db, "SELECT redis_del('s', 'h', 'l', 'st', 'z', 'x')") == 6
+    assert one(db, f"SELECT {ORPHANS}") == 0
+    assert one(db, "SELECT count(*) FROM redlite_hashes") + \
+        one(db, "SELECT count(*) FROM redlite_zsets") == 0
+    fill_every_type(db)
+    db.execute("SELECT redis_set('h', 'now a string')")
+    db.execute("SELECT redis('PEXPIRE', 'l', 1)")
+    time.sleep(0.01)
+    db.execute("SELECT redis_rpush('l', 'fresh')")
+    assert one(db, "SELECT count(*) FROM redlite_hashes") == 0
+    assert one(db, "SELECT count(*) FROM redlite_lists") == 1
+    assert one(db, f"SELECT {ORPHANS}") == 0
+    db.execute("SELECT redis('FLUSHALL')")
+    assert one(db, f"SELECT {ORPHANS}") == 0
+    assert one(db, "SELECT count(*) FROM redlite_zsets") == 0
+
+
+def test_rows_left_by_earlier_versions_are_deleted_once(ext_path, tmp_path):
+    path = str(tmp_path / "old.db")
+    c = connect(ext_path, path)
+    fill_every_type(c)
+    # As an earlier version left a file: no triggers, keys deleted with foreign keys off.
+    for t in ["string", "hash", "list", "set", "zset", "stream"]:
+        c.execute(f"DROP TRIGGER redlite_keys_delete_{t}")
+    c.execute("DELETE FROM redlite_keys")
+    c.execute("PRAGMA user_version = 3")
+    assert one(c, f"SELECT {ORPHANS}") > 1100
+    c.close()
+    c = connect(ext_path, path)
+    assert one(c, "SELECT redis_dbsize()") == 0
+    assert one(c, "PRAGMA user_version") == 4
+    assert one(c, f"SELECT {ORPHANS}") == 0
+    c.close()

@@ -397,8 +397,9 @@ pub fn wal_path(db: &Path) -> PathBuf {
 }
 
 /// Opens one connection the way the server wants it: WAL, `synchronous` per
-/// `appendfsync`, a busy timeout for other processes' locks, foreign keys on (the type
-/// tables cascade from `redlite_keys`), and the Redlite functions registered.
+/// `appendfsync`, a busy timeout for other processes' locks, foreign keys off (triggers
+/// delete a deleted key's rows, see `sql/migrations/0004_delete_triggers.sql`), and the
+/// Redlite functions registered.
 /// Extension loading stays disabled.
 fn open_connection(path: &Path, fsync: AppendFsync, writer: bool) -> redlite::Result<Connection> {
     let mode = if writer {
@@ -422,7 +423,9 @@ fn open_connection(path: &Path, fsync: AppendFsync, writer: bool) -> redlite::Re
         // the batch's replies (see `Writer::commit`), so no client waits for it.
         conn.wal_hook(Some(note_wal_frames));
     }
-    conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Deleted keys' rows are deleted by the schema's triggers on every connection; the
+    // foreign keys' cascades would probe all nine type tables again for nothing.
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
     // Reads come from the file mapped in (up to SQLite's 2 GiB mmap limit), so they need
     // no page cache of their own: mapped pages are the kernel's, which it can drop, while
     // a page cache is memory the server owns, per connection. The writer keeps 32 MiB for

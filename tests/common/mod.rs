@@ -27,6 +27,9 @@ pub struct Db {
 impl Db {
     pub fn new() -> Db {
         let conn = Connection::open_in_memory().unwrap();
+        // As the sqlite3 shell and Python have it (the bundled build turns them on): a
+        // deleted key's rows must go without the foreign keys' cascades.
+        conn.pragma_update(None, "foreign_keys", "OFF").unwrap();
         redlite::schema::ensure(&conn).unwrap();
         Db {
             conn,
@@ -95,6 +98,26 @@ impl Db {
             .collect();
         let cmd: Vec<_> = argv.iter().map(|a| String::from_utf8_lossy(a)).collect();
         assert!(wrong.is_empty(), "after {cmd:?}: {}", wrong.join("; "));
+        // No rows of deleted keys.
+        let orphans: i64 = self
+            .conn
+            .prepare_cached(
+                "SELECT (SELECT count(*) FROM redlite_strings WHERE key_id NOT IN (SELECT id FROM redlite_keys)) \
+                 + (SELECT count(*) FROM redlite_hashes WHERE key_id NOT IN (SELECT id FROM redlite_keys)) \
+                 + (SELECT count(*) FROM redlite_lists WHERE key_id NOT IN (SELECT id FROM redlite_keys)) \
+                 + (SELECT count(*) FROM redlite_sets WHERE key_id NOT IN (SELECT id FROM redlite_keys)) \
+                 + (SELECT count(*) FROM redlite_zsets WHERE key_id NOT IN (SELECT id FROM redlite_keys)) \
+                 + (SELECT count(*) FROM redlite_zset_ranks WHERE key_id NOT IN (SELECT id FROM redlite_keys)) \
+                 + (SELECT count(*) FROM redlite_streams WHERE key_id NOT IN (SELECT id FROM redlite_keys)) \
+                 + (SELECT count(*) FROM redlite_stream_entries WHERE key_id NOT IN (SELECT id FROM redlite_keys)) \
+                 + (SELECT count(*) FROM redlite_stream_groups WHERE key_id NOT IN (SELECT id FROM redlite_keys)) \
+                 + (SELECT count(*) FROM redlite_stream_consumers WHERE key_id NOT IN (SELECT id FROM redlite_keys)) \
+                 + (SELECT count(*) FROM redlite_stream_pending WHERE key_id NOT IN (SELECT id FROM redlite_keys))",
+            )
+            .unwrap()
+            .query_row([], |r| r.get(0))
+            .unwrap();
+        assert_eq!(orphans, 0, "after {cmd:?}: rows of deleted keys are left");
         // And each sorted set's rank rows (src/zrank.rs) against rows computed afresh.
         let ids: Vec<i64> = self
             .conn
