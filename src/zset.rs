@@ -684,7 +684,7 @@ fn remove_members<M: AsRef<[u8]>>(cx: &mut Ctx, row: &KeyRow, members: &[M]) -> 
     Ok(n)
 }
 
-/// Removes `items`, which are members of sorted set `row` with these scores, as
+/// Removes the members of `items` (entries read from sorted set `row`), as
 /// [`remove_members`] does.
 fn remove_entries(cx: &mut Ctx, row: &KeyRow, items: &[Entry]) -> Result<i64> {
     remove_members(cx, row, &items.iter().map(|e| &e.0).collect::<Vec<_>>())
