@@ -12,10 +12,11 @@
 //!
 //! A rank is then read top-down, as in a skip list: at each level sum the counts from the
 //! current separator up to the last one at or before the member, then count the few
-//! members left through the score index. At 10^6 members that is about 3 × 32 rows and
-//! 32 index entries instead of up to 500,000. Writes pay for it: adding or removing a
-//! member adjusts one count per level (one statement); one member in 64 is a separator
-//! and also splits or merges a block.
+//! members left through the score index. At 10^6 members that averages about 100 rank
+//! rows and 90 index entries (the block holding a given member is, on average, a large
+//! one), instead of up to 500,000: 20 µs instead of 17 ms. Writes pay for it: adding or
+//! removing a member adjusts one count per level (one statement); one member in 64 is a
+//! separator and also splits or merges a block.
 //!
 //! `pos` encodes (score, member) so that comparing the bytes (memcmp) is Redis's order,
 //! as the score index has it: 8 big-endian bytes of the score with its sign flipped (a
