@@ -21,7 +21,7 @@
 //! its rank rows place the first rank). ZRANK and ZREVRANK read the rank rows of
 //! sets of [`zrank::build_at`] members or more (a few short index walks; see
 //! [`zrank`]), and count the members on the nearer side of smaller ones. Every write
-//! that adds, moves or removes members keeps those rows through [`Ranks`].
+//! that adds, moves or removes members keeps those rows (`zrank::Ranks`).
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
