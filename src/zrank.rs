@@ -338,7 +338,7 @@ impl Ranks {
 
     /// Whether member-by-member upkeep is needed (the set has rows and they are not
     /// going to be rebuilt anyway).
-    fn live(&self) -> bool {
+    pub fn live(&self) -> bool {
         self.on && !self.stale
     }
 

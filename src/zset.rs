@@ -1109,17 +1109,29 @@ pub fn cmd_zremrangebyscore(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
         return Ok(Reply::Int(0));
     }
     let mut ranks = Ranks::for_write(cx.conn, row.id, row.len)?;
-    let gone = entries(
-        cx,
-        "DELETE FROM redlite_zsets WHERE key_id = ?1 AND score BETWEEN ?2 AND ?3 \
-         RETURNING member, score",
-        params![row.id, range.min, range.max],
-    )?;
-    let n = gone.len() as i64;
-    ranks.rebuild_if_many(n, row.len);
-    for (m, s) in &gone {
-        ranks.removed(cx.conn, m, *s)?;
+    if ranks.live() {
+        ranks.rebuild_if_many(count_by_score(cx, row.id, &range)?, row.len);
     }
+    // The removed members are read back only when the rank rows are kept member by
+    // member; otherwise one plain range delete.
+    let n = if ranks.live() {
+        let gone = entries(
+            cx,
+            "DELETE FROM redlite_zsets WHERE key_id = ?1 AND score BETWEEN ?2 AND ?3 \
+             RETURNING member, score",
+            params![row.id, range.min, range.max],
+        )?;
+        for (m, s) in &gone {
+            ranks.removed(cx.conn, m, *s)?;
+        }
+        gone.len() as i64
+    } else {
+        cx.conn
+            .prepare_cached(
+                "DELETE FROM redlite_zsets WHERE key_id = ?1 AND score BETWEEN ?2 AND ?3",
+            )?
+            .execute(params![row.id, range.min, range.max])? as i64
+    };
     if n > 0 {
         ranks.settle(cx.conn, row.len - n)?;
         cx.shrink(&row, n)?;

@@ -19,9 +19,8 @@ const DROP_BELOW: i64 = 20;
 
 fn tuned_db() -> Db {
     redlite::zrank::tune(BUILD_AT, DROP_BELOW, 1);
-    let mut db = Db::new();
+    let db = Db::new();
     redlite::sql::register(&db.conn).unwrap();
-    db.check_lengths = true;
     db
 }
 

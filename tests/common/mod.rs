@@ -101,19 +101,7 @@ impl Db {
         // No rows of deleted keys.
         let orphans: i64 = self
             .conn
-            .prepare_cached(
-                "SELECT (SELECT count(*) FROM redlite_strings WHERE key_id NOT IN (SELECT id FROM redlite_keys)) \
-                 + (SELECT count(*) FROM redlite_hashes WHERE key_id NOT IN (SELECT id FROM redlite_keys)) \
-                 + (SELECT count(*) FROM redlite_lists WHERE key_id NOT IN (SELECT id FROM redlite_keys)) \
-                 + (SELECT count(*) FROM redlite_sets WHERE key_id NOT IN (SELECT id FROM redlite_keys)) \
-                 + (SELECT count(*) FROM redlite_zsets WHERE key_id NOT IN (SELECT id FROM redlite_keys)) \
-                 + (SELECT count(*) FROM redlite_zset_ranks WHERE key_id NOT IN (SELECT id FROM redlite_keys)) \
-                 + (SELECT count(*) FROM redlite_streams WHERE key_id NOT IN (SELECT id FROM redlite_keys)) \
-                 + (SELECT count(*) FROM redlite_stream_entries WHERE key_id NOT IN (SELECT id FROM redlite_keys)) \
-                 + (SELECT count(*) FROM redlite_stream_groups WHERE key_id NOT IN (SELECT id FROM redlite_keys)) \
-                 + (SELECT count(*) FROM redlite_stream_consumers WHERE key_id NOT IN (SELECT id FROM redlite_keys)) \
-                 + (SELECT count(*) FROM redlite_stream_pending WHERE key_id NOT IN (SELECT id FROM redlite_keys))",
-            )
+            .prepare_cached(&orphans_sql())
             .unwrap()
             .query_row([], |r| r.get(0))
             .unwrap();
@@ -225,6 +213,32 @@ pub fn render(r: &Reply) -> String {
                 .join(",")
         ),
     }
+}
+
+/// The tables holding a key's contents, each with a `key_id`.
+const TYPE_TABLES: [&str; 11] = [
+    "redlite_strings",
+    "redlite_hashes",
+    "redlite_lists",
+    "redlite_sets",
+    "redlite_zsets",
+    "redlite_zset_ranks",
+    "redlite_streams",
+    "redlite_stream_entries",
+    "redlite_stream_groups",
+    "redlite_stream_consumers",
+    "redlite_stream_pending",
+];
+
+/// Counts the rows of [`TYPE_TABLES`] whose key is gone.
+fn orphans_sql() -> String {
+    let counts: Vec<String> = TYPE_TABLES
+        .iter()
+        .map(|t| {
+            format!("(SELECT count(*) FROM {t} WHERE key_id NOT IN (SELECT id FROM redlite_keys))")
+        })
+        .collect();
+    format!("SELECT {}", counts.join(" + "))
 }
 
 /// SplitMix64: a tiny, fully deterministic PRNG, so a failing seed replays exactly.
