@@ -111,6 +111,19 @@ fn main() {
             }),
         ),
         (
+            // One member's cost depends on the rank rows' block it falls in; ten members
+            // 10,007 apart (the small set: each of its members) average over blocks.
+            "ZRANK (10 members across the middle)",
+            Box::new(move |k, i| {
+                let m = if k == "large" {
+                    mid - 5 * 10_007 + (i % 10) * 10_007
+                } else {
+                    i % SMALL
+                };
+                argv(&["ZRANK", &format!("z{k}"), &format!("m{m}")])
+            }),
+        ),
+        (
             "ZRANGE (10 from the middle)",
             Box::new(move |k, _| {
                 let m = if k == "large" { mid } else { SMALL / 2 };

@@ -29,8 +29,8 @@ pub fn copy_contents(cx: &Ctx, ty: KeyType, from: i64, to: i64) -> Result<()> {
         KeyType::ZSet => &[
             "INSERT INTO redlite_zsets (key_id, member, score) \
              SELECT ?2, member, score FROM redlite_zsets WHERE key_id = ?1",
-            "INSERT INTO redlite_zset_ranks (key_id, level, pos, count) \
-             SELECT ?2, level, pos, count FROM redlite_zset_ranks WHERE key_id = ?1",
+            "INSERT INTO redlite_zset_ranks (key_id, level, pos, ord, counts) \
+             SELECT ?2, level, pos, ord, counts FROM redlite_zset_ranks WHERE key_id = ?1",
         ],
         KeyType::Stream => &[
             "INSERT INTO redlite_streams (key_id, last_ms, last_seq, entries_added, \

@@ -9,7 +9,7 @@ use rusqlite::Connection;
 use crate::error::Result;
 
 /// The schema version this build writes.
-pub const VERSION: i64 = 4;
+pub const VERSION: i64 = 5;
 
 /// The base schema, then the migrations after it: (version reached, SQL). A new file runs
 /// them all (each later one is then a no-op on empty tables).
@@ -17,14 +17,20 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../sql/schema.sql")),
     // Streams' `redlite_keys.len`, left at 0 by version 1, counted once.
     (2, include_str!("../sql/migrations/0002_stream_len.sql")),
-    // Rank rows of large sorted sets; the sets already large get theirs built after it.
+    // Rank rows of large sorted sets (their layout changed again in version 5).
     (3, include_str!("../sql/migrations/0003_zset_ranks.sql")),
     // Deleted keys' rows go on every connection, foreign keys on or off (triggers).
     (
         4,
         include_str!("../sql/migrations/0004_delete_triggers.sql"),
     ),
+    // Rank rows become a tree of counts; every large set's rows are rebuilt.
+    (5, include_str!("../sql/migrations/0005_zset_rank_tree.sql")),
 ];
+
+/// The last version that changed the rank rows' layout: a file below it gets the rows of
+/// its large sorted sets built once its migrations ran.
+const RANKS_CHANGED: i64 = 5;
 
 const VIEWS: &str = include_str!("../sql/views.sql");
 
@@ -65,15 +71,14 @@ pub fn ensure(conn: &Connection) -> Result<()> {
 
 fn migrate(conn: &Connection) -> Result<()> {
     // Re-read under the write lock: another process may have migrated meanwhile.
-    let mut current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let start: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     for &(version, sql) in MIGRATIONS {
-        if version > current {
+        if version > start {
             conn.execute_batch(sql)?;
-            if version == 3 {
-                crate::zrank::build_missing(conn)?;
-            }
-            current = version;
         }
+    }
+    if start < RANKS_CHANGED {
+        crate::zrank::build_missing(conn)?;
     }
     conn.execute_batch(VIEWS)?;
     conn.pragma_update(None, "user_version", VERSION)?;

@@ -1,22 +1,30 @@
-//! Ranks in large sorted sets without counting: a skip list of counts beside the score
-//! index, in `redlite_zset_ranks`.
+//! Ranks in large sorted sets without counting: a tree of counts beside the score index,
+//! in `redlite_zset_ranks`.
 //!
 //! SQLite's B-trees keep no subtree counts, so "how many members come before this one"
-//! walks the index. For a sorted set of at least [`build_at`] members Redlite keeps, for
-//! levels 1 to [`LEVELS`], the members whose level is at least that high as *separators*,
-//! each with the number of members from it up to the next separator of its level. A
-//! member's level comes from a hash of its bytes alone (each level keeps about one member
-//! in 64 of the one below), so the structure needs no splits or merges and a score
-//! change only moves a separator. Every level also has a *head* row (an empty `pos`)
-//! counting the members before its first separator.
+//! walks the index. For a sorted set of at least [`build_at`] members Redlite keeps, on
+//! levels 1 to [`LEVELS`], the members whose level is at least that high as
+//! *separators*. A member's level comes from a hash of its bytes alone (1 in 8 members
+//! is on level 1, and 1 in 64 of each level is on the next), so the tree needs no
+//! balancing: which rows exist follows from the members, and a score change only moves a
+//! member's rows. Every level has a *head* row (an empty `pos`) before every member, and
+//! level [`LEVELS`] + 1 has the head alone: the root.
 //!
-//! A rank is then read top-down, as in a skip list: at each level sum the counts from the
-//! current separator up to the last one at or before the member, then count the few
-//! members left through the score index. At 10^6 members that averages about 100 rank
-//! rows and 90 index entries (the block holding a given member is, on average, a large
-//! one), instead of up to 500,000: 20 µs instead of 17 ms. Writes pay for it: adding or
-//! removing a member adjusts one count per level (one statement); one member in 64 is a
-//! separator and also splits or merges a block.
+//! A row's *parent* is the last row one level up at or before it (a separator that is
+//! also on the level above is its own parent's first child). Each row keeps its ordinal
+//! among its parent's children (`ord`) and, from level 2 up, the number of members in
+//! each of its own children's *blocks* (`counts`, varints in order; a block runs from a
+//! child to the next row of that level). A rank is then one seek per level, in one
+//! statement: for the last row at or before the member on each level, the counts of its
+//! parent before it add up, level by level, to the members before the level-1 row; the
+//! few members from there on are counted through the score index. At 10^6 members that
+//! is four seeks, a few dozen varints and about eight index entries.
+//!
+//! Writes keep the counts: adding or removing an ordinary member changes one count per
+//! level (read with the same statement, written back per level). A separator also
+//! splits (or joins) the block it lands in on its top level, and below that takes over
+//! the later children of its parent, whose ordinals shift (one range update per level).
+//! One member in eight is a separator.
 //!
 //! `pos` encodes (score, member) so that comparing the bytes (memcmp) is Redis's order,
 //! as the score index has it: 8 big-endian bytes of the score with its sign flipped (a
@@ -35,14 +43,18 @@ use std::sync::OnceLock;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Levels of separators above the members.
 pub const LEVELS: i64 = 3;
 
 static BUILD_AT: AtomicI64 = AtomicI64::new(1024);
 static DROP_BELOW: AtomicI64 = AtomicI64::new(512);
-/// A member's level is the number of trailing zero groups of this many bits in its hash.
+/// A member is on level 1 when its hash ends in this many zero bits (1 in 8)...
+static FIRST_BITS: AtomicU32 = AtomicU32::new(3);
+/// ...and on each level above when it ends in this many more (1 in 64 of the level
+/// below). A denser level 1 keeps the index walk of a rank short; sparser levels above
+/// keep the tree at four seeks up to tens of millions of members.
 static BITS: AtomicU32 = AtomicU32::new(6);
 
 /// The size from which a sorted set keeps rank rows.
@@ -55,14 +67,16 @@ pub fn drop_below() -> i64 {
     DROP_BELOW.load(Relaxed)
 }
 
-/// Sets the thresholds and the bits per level, process-wide, so that tests reach every
-/// level with small sets. Only for a process whose databases were all written with the
-/// same settings: rows written under other `bits` are not exact under these.
+/// Sets the thresholds, and the bits of every level to `bits`, process-wide, so that
+/// tests reach every level with small sets. Only for a process whose databases were all
+/// written with the same settings: rows written under other `bits` are not exact under
+/// these.
 #[doc(hidden)]
 pub fn tune(build_at: i64, drop_below: i64, bits: u32) {
     assert!(drop_below <= build_at && bits > 0);
     BUILD_AT.store(build_at, Relaxed);
     DROP_BELOW.store(drop_below, Relaxed);
+    FIRST_BITS.store(bits, Relaxed);
     BITS.store(bits, Relaxed);
 }
 
@@ -79,7 +93,11 @@ fn level_of(member: &[u8]) -> i64 {
     h ^= h >> 27;
     h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
     h ^= h >> 31;
-    i64::from(h.trailing_zeros() / BITS.load(Relaxed)).min(LEVELS)
+    let (zeros, first) = (h.trailing_zeros(), FIRST_BITS.load(Relaxed));
+    if zeros < first {
+        return 0;
+    }
+    i64::from(1 + (zeros - first) / BITS.load(Relaxed)).min(LEVELS)
 }
 
 /// The `pos` of (score, member): its bytes compare as Redis orders members.
@@ -119,106 +137,174 @@ fn bytes<'a>(v: ValueRef<'a>) -> &'a [u8] {
     }
 }
 
-/// The rank walk in one statement: `p1`..`pN` are the last separators at or before the
-/// target `?2` on each level (the blocks holding it), and the sum counts the blocks
-/// before `pN` on the top level, then on each level `l` below those from `p(l+1)` up to
-/// `pl`: every member before `p1`. (Nesting one level's range in the next, with
-/// `max(pos)` and its bare `count`, reads fewer index entries but measured slower: each
-/// level is then materialized.)
-fn walk_sql() -> &'static str {
+/// The counts of a parent's children, as stored: unsigned LEB128 varints, in order.
+fn pack(counts: &[i64]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(counts.len() * 2);
+    for &c in counts {
+        let mut c = c as u64;
+        while c >= 0x80 {
+            out.push(c as u8 | 0x80);
+            c >>= 7;
+        }
+        out.push(c as u8);
+    }
+    out
+}
+
+fn unpack(bytes: &[u8]) -> Vec<i64> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let (mut c, mut shift) = (0u64, 0);
+    for &b in bytes {
+        c |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            out.push(c as i64);
+            (c, shift) = (0, 0);
+        } else {
+            shift += 7;
+        }
+    }
+    out
+}
+
+/// One rank row: a separator (or a head) on some level, its ordinal among its parent's
+/// children, and the member counts of its own children's blocks (none on level 1).
+#[derive(Debug, Clone, PartialEq)]
+struct Row {
+    pos: Vec<u8>,
+    ord: i64,
+    counts: Vec<i64>,
+}
+
+/// The arms of a walk for `target`: the last row at or before (`cmp` `<=`) or before
+/// (`<`) it on every level from 1 to [`LEVELS`] + 1, each a primary-key seek (every level
+/// has its head, so each finds a row), tagged with its slot: `first` + level - 1.
+fn arms(cmp: &str, target: &str, first: i64) -> Vec<String> {
+    (1..=LEVELS + 1)
+        .map(|l| {
+            format!(
+                "SELECT * FROM (SELECT {} AS slot, pos, ord, counts FROM redlite_zset_ranks \
+                 WHERE key_id = ?1 AND level = {l} AND pos {cmp} {target} \
+                 ORDER BY pos DESC LIMIT 1)",
+                first + l - 1
+            )
+        })
+        .collect()
+}
+
+/// A walk for `?2` in one statement. A `UNION ALL` of one-row subqueries runs each as a
+/// coroutine; a join of them would materialize each in a temporary table.
+fn walk_sql(cmp: &'static str) -> &'static str {
+    static AT: OnceLock<String> = OnceLock::new();
+    static BEFORE: OnceLock<String> = OnceLock::new();
+    let cell = if cmp == "<=" { &AT } else { &BEFORE };
+    cell.get_or_init(|| arms(cmp, "?2", 0).join(" UNION ALL "))
+}
+
+/// Walks for `?2` (slots from 0) and `?3` (slots from [`LEVELS`] + 1) in one statement.
+fn walk_pair_sql() -> &'static str {
     static SQL: OnceLock<String> = OnceLock::new();
     SQL.get_or_init(|| {
-        let sums: Vec<String> = (1..=LEVELS)
-            .map(|l| {
-                let from = if l == LEVELS {
-                    "X''".to_string()
-                } else {
-                    format!("p{}", l + 1)
-                };
-                format!(
-                    "(SELECT coalesce(sum(count), 0) FROM redlite_zset_ranks \
-                     WHERE key_id = ?1 AND level = {l} AND pos >= {from} AND pos < p{l})"
-                )
-            })
-            .collect();
-        let blocks: Vec<String> = (1..=LEVELS)
-            .map(|l| format!("({}) AS p{l}", holding(l, "?1", "?2")))
-            .collect();
-        format!(
-            "SELECT p1, {} FROM (SELECT {})",
-            sums.join(" + "),
-            blocks.join(", ")
-        )
+        let mut all = arms("<=", "?2", 0);
+        all.extend(arms("<=", "?3", LEVELS + 1));
+        all.join(" UNION ALL ")
     })
 }
 
-/// The blocks holding `?2` and `?3` on each level, level 1 first: one row of
-/// 2 × [`LEVELS`] columns.
-fn ends_sql() -> &'static str {
-    static SQL: OnceLock<String> = OnceLock::new();
-    SQL.get_or_init(|| {
-        let cols: Vec<String> = (1..=LEVELS)
-            .flat_map(|l| {
-                [
-                    format!("({})", holding(l, "?1", "?2")),
-                    format!("({})", holding(l, "?1", "?3")),
-                ]
-            })
-            .collect();
-        format!("SELECT {}", cols.join(", "))
-    })
+/// Runs a walk statement: its rows by slot.
+fn walk_rows(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    args: impl rusqlite::Params,
+    slots: usize,
+) -> Result<Vec<Row>> {
+    let mut rows = stmt.query(args)?;
+    let mut out = vec![None; slots];
+    while let Some(r) = rows.next()? {
+        let slot: i64 = r.get(0)?;
+        if let Some(cell) = out.get_mut(slot as usize) {
+            *cell = Some(Row {
+                pos: bytes(r.get_ref(1)?).to_vec(),
+                ord: r.get(2)?,
+                counts: unpack(bytes(r.get_ref(3)?)),
+            });
+        }
+    }
+    out.into_iter()
+        .map(|r| r.ok_or_else(|| Error::err("sorted set rank rows are missing a head")))
+        .collect()
 }
 
-/// A subquery: the start of the block holding `target` on level `l` of set `id`.
-fn holding(l: i64, id: &str, target: &str) -> String {
-    format!(
-        "SELECT pos FROM redlite_zset_ranks WHERE key_id = {id} AND level = {l} \
-         AND pos <= {target} ORDER BY pos DESC LIMIT 1"
-    )
+/// [`walk_sql`]'s rows, level 1 first.
+fn walk(conn: &Connection, id: i64, x: &[u8], cmp: &'static str) -> Result<Vec<Row>> {
+    let mut stmt = conn.prepare_cached(walk_sql(cmp))?;
+    walk_rows(&mut stmt, params![id, blob(x)], LEVELS as usize + 1)
 }
 
-/// Adds `?3` to the count of the block holding `?2` on every level: the whole change a
-/// member of level 0 makes. (An `UPDATE ... FROM` a list of (level, pos) is planned as
-/// one primary-key seek per level; `(level, pos) IN (...)` and `OR` as scans.)
-fn bump_all_sql() -> &'static str {
-    static SQL: OnceLock<String> = OnceLock::new();
-    SQL.get_or_init(|| {
-        let blocks: Vec<String> = (1..=LEVELS)
-            .map(|l| format!("SELECT {l} AS level, ({}) AS pos", holding(l, "?1", "?2")))
-            .collect();
-        format!(
-            "UPDATE redlite_zset_ranks AS r SET count = count + ?3 FROM ({}) AS t \
-             WHERE r.key_id = ?1 AND r.level = t.level AND r.pos = t.pos",
-            blocks.join(" UNION ALL ")
-        )
-    })
+/// The members in the blocks of a parent's first `k` children.
+fn prefix(counts: &[i64], k: i64) -> i64 {
+    counts.iter().take(k as usize).sum()
 }
 
-/// The last separator of a level at or before `?3` (there is one: the head).
-const AT_OR_BEFORE: &str = "SELECT pos, count FROM redlite_zset_ranks \
-     WHERE key_id = ?1 AND level = ?2 AND pos <= ?3 ORDER BY pos DESC LIMIT 1";
-/// The last separator of a level before `?3`.
-const BEFORE: &str = "SELECT pos, count FROM redlite_zset_ranks \
-     WHERE key_id = ?1 AND level = ?2 AND pos < ?3 ORDER BY pos DESC LIMIT 1";
-/// The members counted by the separators of one level from `?3` (included) to `?4`.
-const SUM: &str = "SELECT coalesce(sum(count), 0) FROM redlite_zset_ranks \
-     WHERE key_id = ?1 AND level = ?2 AND pos >= ?3 AND pos < ?4";
-const ADD: &str = "UPDATE redlite_zset_ranks SET count = count + ?4 \
-     WHERE key_id = ?1 AND level = ?2 AND pos = ?3";
-const INSERT: &str =
-    "INSERT INTO redlite_zset_ranks (key_id, level, pos, count) VALUES (?1, ?2, ?3, ?4)";
-const DELETE: &str =
-    "DELETE FROM redlite_zset_ranks WHERE key_id = ?1 AND level = ?2 AND pos = ?3 RETURNING count";
+/// Writes back the counts of the parents a write changed, (level, row): one primary-key
+/// update each. (One `UPDATE ... FROM (VALUES ...)` for all of them is planned by SQLite
+/// 3.53 as a scan of the set's rows probing the list, which costs the set's size.)
+fn write_counts(conn: &Connection, id: i64, changed: &[(i64, &Row)]) -> Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "UPDATE redlite_zset_ranks SET counts = ?4 WHERE key_id = ?1 AND level = ?2 AND pos = ?3",
+    )?;
+    for (level, row) in changed {
+        stmt.execute(params![id, level, blob(&row.pos), pack(&row.counts)])?;
+    }
+    Ok(())
+}
+
+/// The parents on levels 2 to [`LEVELS`] + 1 of a walk, all changed by the write.
+fn parents(w: &[Row]) -> Vec<(i64, &Row)> {
+    (1..=LEVELS as usize)
+        .map(|i| (i as i64 + 1, &w[i]))
+        .collect()
+}
+
+/// Adds `?5` to the ordinals of the rows on level `?2` after `?3` that share its parent
+/// (up to the next row of level `?2 + 1`): siblings shifting when a separator joins or
+/// leaves.
+const SHIFT: &str = "UPDATE redlite_zset_ranks SET ord = ord + ?4 WHERE key_id = ?1 \
+     AND level = ?2 AND pos > ?3 AND pos < coalesce((SELECT pos FROM redlite_zset_ranks \
+     WHERE key_id = ?1 AND level = ?2 + 1 AND pos > ?3 ORDER BY pos LIMIT 1), X'FFFF')";
+const INSERT: &str = "INSERT INTO redlite_zset_ranks (key_id, level, pos, ord, counts) \
+     VALUES (?1, ?2, ?3, ?4, ?5)";
+const DELETE: &str = "DELETE FROM redlite_zset_ranks WHERE key_id = ?1 AND level = ?2 AND pos = ?3";
 
 /// How many members of sorted set `id` come before (`score`, `member`), which need not be
 /// a member. The set must have rank rows (`len >= build_at()`).
 pub(crate) fn count_before(conn: &Connection, id: i64, score: f64, member: &[u8]) -> Result<i64> {
-    let target = pos(score, member);
-    let mut walk = conn.prepare_cached(walk_sql())?;
-    let mut rows = walk.query(params![id, blob(&target)])?;
-    let row = rows.next()?.expect("one row");
-    let (start, before): (&[u8], i64) = (bytes(row.get_ref(0)?), row.get(1)?);
-    Ok(before + members_between(conn, id, decode(start), score, member)?)
+    let x = pos(score, member);
+    // As `walk`, without building its rows: level l's ordinal indexes the counts of
+    // level l + 1's row, the next one, as SQLite runs a UNION ALL's arms in order
+    // (checked; otherwise through `walk`).
+    let mut stmt = conn.prepare_cached(walk_sql("<="))?;
+    let mut rows = stmt.query(params![id, blob(&x)])?;
+    let (mut start, mut ord, mut before, mut next) = (Vec::new(), 0, 0, 1);
+    while let Some(r) = rows.next()? {
+        if r.get::<_, i64>(0)? != next - 1 {
+            next = -1;
+            break;
+        }
+        if next == 1 {
+            start.extend_from_slice(bytes(r.get_ref(1)?));
+        } else {
+            before += prefix(&unpack(bytes(r.get_ref(3)?)), ord);
+        }
+        ord = r.get(2)?;
+        next += 1;
+    }
+    if next != LEVELS + 2 {
+        let w = walk(conn, id, &x, "<=")?;
+        start = w[0].pos.clone();
+        before = (0..LEVELS as usize)
+            .map(|i| prefix(&w[i + 1].counts, w[i].ord))
+            .sum();
+    }
+    Ok(before + members_between(conn, id, decode(&start), score, member)?)
 }
 
 /// A (score, member) where a block starts.
@@ -226,31 +312,39 @@ pub(crate) type Boundary = (f64, Vec<u8>);
 
 /// Where the member at `rank` (from 0, lowest first) of sorted set `id` is: the start of
 /// the level-1 block holding it (`None`: the head, before the first separator) and how
-/// many members of that block come before it. The set must have rank rows.
+/// many members of that block come before it. The set must have rank rows, and `rank`
+/// must be below its length.
 ///
-/// Top-down, as [`count_before`], but adding block counts until they pass `rank`: about
-/// one block's worth of rows per level.
+/// Top-down: on each level, the parent's counts tell which child's block holds `rank`,
+/// and the child is found by its ordinal (a walk along that parent's children).
 pub(crate) fn locate(conn: &Connection, id: i64, rank: i64) -> Result<(Option<Boundary>, i64)> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT pos, count FROM redlite_zset_ranks WHERE key_id = ?1 AND level = ?2 \
-         AND pos >= ?3 ORDER BY pos",
+    let mut counts = unpack(&conn
+        .prepare_cached(
+            "SELECT counts FROM redlite_zset_ranks WHERE key_id = ?1 AND level = ?2 AND pos = X''",
+        )?
+        .query_row(params![id, LEVELS + 1], |r| Ok(bytes(r.get_ref(0)?).to_vec()))?);
+    let mut child = conn.prepare_cached(
+        "SELECT pos, counts FROM redlite_zset_ranks WHERE key_id = ?1 AND level = ?2 \
+         AND pos >= ?3 AND ord = ?4 ORDER BY pos LIMIT 1",
     )?;
     let mut cur = Vec::new(); // the head
-    let mut before = 0;
+    let mut left = rank;
     for level in (1..=LEVELS).rev() {
-        let mut rows = stmt.query(params![id, level, blob(&cur)])?;
-        while let Some(r) = rows.next()? {
-            let count: i64 = r.get(1)?;
-            // The last block of a level ends the set, so one of them holds `rank`.
-            if before + count > rank {
-                cur.clear();
-                cur.extend_from_slice(bytes(r.get_ref(0)?));
-                break;
-            }
-            before += count;
+        let mut k = 0;
+        while k < counts.len() && left >= counts[k] {
+            left -= counts[k];
+            k += 1;
         }
+        if k == counts.len() {
+            return Err(Error::err(
+                "rank out of range for the sorted set's rank rows",
+            ));
+        }
+        (cur, counts) = child.query_row(params![id, level, blob(&cur), k as i64], |r| {
+            Ok((bytes(r.get_ref(0)?).to_vec(), unpack(bytes(r.get_ref(1)?))))
+        })?;
     }
-    Ok((decode(&cur).map(|(s, m)| (s, m.to_vec())), rank - before))
+    Ok((decode(&cur).map(|(s, m)| (s, m.to_vec())), left))
 }
 
 /// How many members of sorted set `id` lie from `from` (included; `None`: the lowest) up
@@ -350,79 +444,117 @@ impl Ranks {
         }
     }
 
-    /// `member` was added with `score`.
+    /// `member` was added with `score` (its own row in the set is already written).
     pub fn added(&self, conn: &Connection, member: &[u8], score: f64) -> Result<()> {
         if !self.live() {
             return Ok(());
         }
         let level = level_of(member);
-        let target = pos(score, member);
+        let x = pos(score, member);
+        // w[i]: the last row at or before x on level i + 1, the child x falls under; its
+        // parent is w[i + 1], whose counts hold that child's block at w[i].ord.
+        let mut w = walk(conn, self.id, &x, "<=")?;
         if level == 0 {
-            return self.bump_all(conn, &target, 1);
+            for i in 0..LEVELS as usize {
+                let k = w[i].ord as usize;
+                w[i + 1].counts[k] += 1;
+            }
+            return write_counts(conn, self.id, &parents(&w));
         }
-        // A separator: on each of its levels it splits the block it lands in, so count
-        // the members of that block before it, building up from the level below:
-        // members in [p_l, target) = members in [p_l, p_(l-1)) + members in
-        // [p_(l-1), target), and the first term sums blocks of level l-1. The member's
-        // own row is already written, and not counted (it is not before itself).
-        let blocks = self.blocks_holding(conn, &target)?;
-        let mut before = 0;
-        for (l, (start, count)) in (1..=LEVELS).zip(&blocks) {
+        // A separator: on its levels it splits the block it lands in. `m` is the number of
+        // members of that block before x, built up from level 1, where the score index
+        // counts them. On the levels below its top, x also becomes a parent: it takes
+        // over the children after it, and `mine` carries its counts up to the level
+        // where its row holds them.
+        let mut m = members_between(conn, self.id, decode(&w[0].pos), score, member)?;
+        let mut mine: Option<Vec<i64>> = None;
+        for l in 1..=LEVELS {
+            let i = l as usize - 1;
+            if i > 0 {
+                m += prefix(&w[i].counts, w[i - 1].ord);
+            }
+            let k = w[i].ord as usize;
+            let counts = &mut w[i + 1].counts;
             if l > level {
-                conn.prepare_cached(ADD)?
-                    .execute(params![self.id, l, blob(start), 1])?;
+                counts[k] += 1;
                 continue;
             }
-            before += if l == 1 {
-                members_between(conn, self.id, decode(start), score, member)?
+            let (ord, shift, own) = if l == level {
+                // A new sibling right after the child it splits.
+                let tail = counts[k] - m + 1;
+                counts[k] = m;
+                counts.insert(k + 1, tail);
+                (k as i64 + 1, 1, mine.take())
             } else {
-                let below = &blocks[l as usize - 2].0;
-                conn.prepare_cached(SUM)?
-                    .query_row(params![self.id, l - 1, blob(start), blob(below)], |r| {
-                        r.get::<_, i64>(0)
-                    })?
+                // A new parent: the split block's tail and the later siblings become its.
+                let mut children = vec![counts[k] - m + 1];
+                children.extend_from_slice(&counts[k + 1..]);
+                counts.truncate(k + 1);
+                counts[k] = m;
+                (0, -(k as i64), mine.replace(children))
             };
-            conn.prepare_cached(ADD)?
-                .execute(params![self.id, l, blob(start), before - count])?;
+            conn.prepare_cached(SHIFT)?
+                .execute(params![self.id, l, blob(&x), shift])?;
             conn.prepare_cached(INSERT)?.execute(params![
                 self.id,
                 l,
-                blob(&target),
-                count - before + 1
+                blob(&x),
+                ord,
+                own.map(|c| pack(&c))
             ])?;
         }
-        Ok(())
+        write_counts(conn, self.id, &parents(&w))
     }
 
-    /// `member`, which had `score`, was removed.
+    /// `member`, which had `score`, was removed. Reads no member rows, so the order in
+    /// which a command removes members (and what else it already deleted) is free.
     pub fn removed(&self, conn: &Connection, member: &[u8], score: f64) -> Result<()> {
         if !self.live() {
             return Ok(());
         }
         let level = level_of(member);
-        let target = pos(score, member);
+        let x = pos(score, member);
         if level == 0 {
-            return self.bump_all(conn, &target, -1);
-        }
-        for l in 1..=LEVELS {
-            if l <= level {
-                // Its block joins the one before it, less the member itself.
-                let count: i64 = conn
-                    .prepare_cached(DELETE)?
-                    .query_row(params![self.id, l, blob(&target)], |r| r.get(0))?;
-                let (prev, _) = self.block(conn, BEFORE, l, &target)?;
-                conn.prepare_cached(ADD)?
-                    .execute(params![self.id, l, blob(&prev), count - 1])?;
-            } else {
-                let (start, _) = self.block(conn, AT_OR_BEFORE, l, &target)?;
-                conn.prepare_cached(ADD)?
-                    .execute(params![self.id, l, blob(&start), -1])?;
+            let mut w = walk(conn, self.id, &x, "<=")?;
+            for i in 0..LEVELS as usize {
+                let k = w[i].ord as usize;
+                w[i + 1].counts[k] -= 1;
             }
+            return write_counts(conn, self.id, &parents(&w));
         }
-        Ok(())
+        // A separator: `own` has its rows (on its levels), `g` the rows before it. On its
+        // top level its block joins the previous sibling's; below, its children join the
+        // children of the parent before it, after that parent's last one.
+        let own = walk(conn, self.id, &x, "<=")?;
+        let mut g = walk(conn, self.id, &x, "<")?;
+        for l in 1..=LEVELS {
+            let i = l as usize - 1;
+            let k = g[i].ord as usize;
+            let counts = &mut g[i + 1].counts;
+            if l > level {
+                counts[k] -= 1;
+                continue;
+            }
+            let shift = if l == level {
+                let j = own[i].ord as usize;
+                counts[j - 1] += counts[j] - 1;
+                counts.remove(j);
+                -1
+            } else {
+                let children = &own[i + 1].counts;
+                counts[k] += children[0] - 1;
+                counts.extend_from_slice(&children[1..]);
+                k as i64
+            };
+            conn.prepare_cached(DELETE)?
+                .execute(params![self.id, l, blob(&x)])?;
+            conn.prepare_cached(SHIFT)?
+                .execute(params![self.id, l, blob(&x), shift])?;
+        }
+        write_counts(conn, self.id, &parents(&g))
     }
 
-    /// `member` moved from score `from` to score `to`.
+    /// `member` moved from score `from` to score `to` (its row already holds `to`).
     pub fn moved(&self, conn: &Connection, member: &[u8], from: f64, to: f64) -> Result<()> {
         if !self.live() {
             return Ok(());
@@ -432,22 +564,36 @@ impl Ranks {
             return self.added(conn, member, to);
         }
         // An ordinary member changes counts only on the levels where it changes blocks:
-        // none for a small step (ZINCRBY by a little), the top one rarely. One statement
-        // finds both blocks on every level (statements, not rows, are most of the cost).
-        let (from, to) = (pos(from, member), pos(to, member));
-        let mut ends = conn.prepare_cached(ends_sql())?;
-        let mut rows = ends.query(params![self.id, blob(&from), blob(&to)])?;
-        let row = rows.next()?.expect("one row");
-        let mut add = conn.prepare_cached(ADD)?;
-        for l in 1..=LEVELS {
-            let i = 2 * (l as usize - 1);
-            let (old, new) = (bytes(row.get_ref(i)?), bytes(row.get_ref(i + 1)?));
-            if old != new {
-                add.execute(params![self.id, l, blob(old), -1])?;
-                add.execute(params![self.id, l, blob(new), 1])?;
+        // none for a small step (ZINCRBY by a little), the top one rarely.
+        let n = LEVELS as usize + 1;
+        let mut w = walk_rows(
+            &mut conn.prepare_cached(walk_pair_sql())?,
+            params![self.id, blob(&pos(from, member)), blob(&pos(to, member))],
+            2 * n,
+        )?;
+        let mut b = w.split_off(n);
+        let mut a = w;
+        let (mut in_a, mut in_b) = (Vec::new(), Vec::new());
+        for i in 0..LEVELS as usize {
+            if a[i].pos == b[i].pos {
+                continue;
+            }
+            let (ka, kb) = (a[i].ord as usize, b[i].ord as usize);
+            a[i + 1].counts[ka] -= 1;
+            in_a.push(i + 1);
+            if a[i + 1].pos == b[i + 1].pos {
+                a[i + 1].counts[kb] += 1;
+            } else {
+                b[i + 1].counts[kb] += 1;
+                in_b.push(i + 1);
             }
         }
-        Ok(())
+        let changed: Vec<(i64, &Row)> = in_a
+            .iter()
+            .map(|&i| (i as i64 + 1, &a[i]))
+            .chain(in_b.iter().map(|&i| (i as i64 + 1, &b[i])))
+            .collect();
+        write_counts(conn, self.id, &changed)
     }
 
     /// After the write, with the set's new length (0 when it was deleted): builds the
@@ -470,37 +616,23 @@ impl Ranks {
         }
         Ok(())
     }
-
-    /// Adds `delta` to the count of the block holding `target` on every level: the whole
-    /// change a member of level 0 makes.
-    fn bump_all(&self, conn: &Connection, target: &[u8], delta: i64) -> Result<()> {
-        conn.prepare_cached(bump_all_sql())?
-            .execute(params![self.id, blob(target), delta])?;
-        Ok(())
-    }
-
-    /// The block holding `target` on each level, 1 first: (start, count).
-    fn blocks_holding(&self, conn: &Connection, target: &[u8]) -> Result<Vec<(Vec<u8>, i64)>> {
-        (1..=LEVELS)
-            .map(|l| self.block(conn, AT_OR_BEFORE, l, target))
-            .collect()
-    }
-
-    fn block(&self, conn: &Connection, sql: &str, level: i64, at: &[u8]) -> Result<(Vec<u8>, i64)> {
-        Ok(conn
-            .prepare_cached(sql)?
-            .query_row(params![self.id, level, blob(at)], |r| {
-                Ok((bytes(r.get_ref(0)?).to_vec(), r.get(1)?))
-            })?)
-    }
 }
 
-/// The rows of sorted set `id` computed from its members: (level, pos, count) in
+/// The rows of sorted set `id` computed from its members: (level, pos, ord, counts) in
 /// level then pos order.
-fn compute(conn: &Connection, id: i64) -> Result<Vec<(i64, Vec<u8>, i64)>> {
-    let mut starts: Vec<Vec<u8>> = vec![Vec::new(); LEVELS as usize];
-    let mut counts = [0i64; LEVELS as usize];
-    let mut levels: Vec<Vec<(Vec<u8>, i64)>> = vec![Vec::new(); LEVELS as usize];
+fn compute(conn: &Connection, id: i64) -> Result<Vec<(i64, Row)>> {
+    let n = LEVELS as usize;
+    // Per level (index l - 1 for level l): its rows so far (each starting with the head);
+    // the members in the current block of levels 1..=LEVELS; the blocks closed so far
+    // under the current parent, for levels 2..=LEVELS + 1 (index l - 2).
+    let head = Row {
+        pos: Vec::new(),
+        ord: 0,
+        counts: Vec::new(),
+    };
+    let mut levels: Vec<Vec<Row>> = vec![vec![head]; n + 1];
+    let mut block = vec![0i64; n];
+    let mut children: Vec<Vec<i64>> = vec![Vec::new(); n];
     let mut stmt = conn.prepare_cached(
         "SELECT member, score FROM redlite_zsets WHERE key_id = ?1 \
          ORDER BY score, CAST(member AS BLOB)",
@@ -511,28 +643,43 @@ fn compute(conn: &Connection, id: i64) -> Result<Vec<(i64, Vec<u8>, i64)>> {
         let level = level_of(member) as usize;
         if level > 0 {
             let p = pos(r.get(1)?, member);
-            for l in 0..level {
-                let start = std::mem::replace(&mut starts[l], p.clone());
-                levels[l].push((start, std::mem::take(&mut counts[l])));
+            for l in 1..=level {
+                // The block on level l ends here, under the current parent on level l + 1.
+                children[l - 1].push(std::mem::take(&mut block[l - 1]));
+                if l < level {
+                    // The member is also on level l + 1: that parent's children end too.
+                    let done = std::mem::take(&mut children[l - 1]);
+                    levels[l].last_mut().expect("head").counts = done;
+                }
+                levels[l - 1].push(Row {
+                    pos: p.clone(),
+                    ord: children[l - 1].len() as i64,
+                    counts: Vec::new(),
+                });
             }
         }
-        for c in counts.iter_mut() {
+        for c in block.iter_mut() {
             *c += 1;
         }
     }
-    let mut out = Vec::new();
-    for (l, mut blocks) in levels.into_iter().enumerate() {
-        blocks.push((std::mem::take(&mut starts[l]), counts[l]));
-        out.extend(blocks.into_iter().map(|(p, c)| (l as i64 + 1, p, c)));
+    for l in 1..=n {
+        children[l - 1].push(block[l - 1]);
+        let done = std::mem::take(&mut children[l - 1]);
+        levels[l].last_mut().expect("head").counts = done;
     }
-    Ok(out)
+    Ok(levels
+        .into_iter()
+        .enumerate()
+        .flat_map(|(i, rows)| rows.into_iter().map(move |r| (i as i64 + 1, r)))
+        .collect())
 }
 
 /// Writes the rank rows of sorted set `id`, which has none: one pass over its members.
 pub(crate) fn build(conn: &Connection, id: i64) -> Result<()> {
     let mut insert = conn.prepare_cached(INSERT)?;
-    for (level, p, count) in compute(conn, id)? {
-        insert.execute(params![id, level, blob(&p), count])?;
+    for (level, row) in compute(conn, id)? {
+        let counts = (level > 1).then(|| pack(&row.counts));
+        insert.execute(params![id, level, blob(&row.pos), row.ord, counts])?;
     }
     Ok(())
 }
@@ -564,12 +711,21 @@ pub(crate) fn build_missing(conn: &Connection) -> Result<()> {
 #[doc(hidden)]
 pub fn check(conn: &Connection, id: i64) -> std::result::Result<(), String> {
     let run = || -> Result<std::result::Result<(), String>> {
-        let stored: Vec<(i64, Vec<u8>, i64)> = conn
+        let stored: Vec<(i64, Row)> = conn
             .prepare(
-                "SELECT level, pos, count FROM redlite_zset_ranks WHERE key_id = ?1 \
+                "SELECT level, pos, ord, counts FROM redlite_zset_ranks WHERE key_id = ?1 \
                  ORDER BY level, pos",
             )?
-            .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .query_map([id], |r| {
+                Ok((
+                    r.get(0)?,
+                    Row {
+                        pos: r.get(1)?,
+                        ord: r.get(2)?,
+                        counts: unpack(bytes(r.get_ref(3)?)),
+                    },
+                ))
+            })?
             .collect::<rusqlite::Result<_>>()?;
         let len: i64 = conn
             .query_row("SELECT len FROM redlite_keys WHERE id = ?1", [id], |r| {
@@ -629,16 +785,26 @@ mod tests {
     }
 
     #[test]
-    fn levels_thin_out_by_64() {
-        tune(1024, 512, 6);
+    fn levels_thin_out_by_8_then_64() {
+        // The defaults (no test in this crate tunes them).
         let mut per = [0usize; LEVELS as usize + 1];
         for i in 0..1_000_000 {
             per[level_of(format!("m{i}").as_bytes()) as usize] += 1;
         }
-        // Expected 1/64, 1/4096, 1/262144 of the members at or above levels 1, 2, 3.
+        // Expected 1/8, 1/512, 1/32768 of the members at or above levels 1, 2, 3.
         let at_least = |l: usize| per[l..].iter().sum::<usize>();
-        assert!((14_000..17_300).contains(&at_least(1)), "{per:?}");
-        assert!((150..350).contains(&at_least(2)), "{per:?}");
-        assert!(at_least(3) <= 20, "{per:?}");
+        assert!((122_000..128_000).contains(&at_least(1)), "{per:?}");
+        assert!((1_750..2_150).contains(&at_least(2)), "{per:?}");
+        assert!((15..50).contains(&at_least(3)), "{per:?}");
+    }
+
+    #[test]
+    fn counts_pack_and_unpack() {
+        let counts = [0, 1, 127, 128, 300, 16_383, 16_384, 1 << 40];
+        let packed = pack(&counts);
+        assert_eq!(packed.len(), 1 + 1 + 1 + 2 + 2 + 2 + 3 + 6);
+        assert_eq!(unpack(&packed), counts);
+        assert_eq!(&pack(&[300])[..], &[0xac, 0x02]);
+        assert_eq!(unpack(&[]), Vec::<i64>::new());
     }
 }

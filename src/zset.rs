@@ -19,7 +19,7 @@
 //! the length kept in `redlite_keys.len`; ranges by score or rank walk the score index
 //! from the nearer end, which the length tells (or, deep inside a large set, from where
 //! its rank rows place the first rank). ZRANK and ZREVRANK read the rank rows of
-//! sets of [`zrank::build_at`] members or more (a few short index walks; see
+//! sets of [`zrank::build_at`] members or more (one seek per level and a short index walk; see
 //! [`zrank`]), and count the members on the nearer side of smaller ones. Every write
 //! that adds, moves or removes members keeps those rows (`zrank::Ranks`).
 
@@ -227,7 +227,7 @@ const SCORE_COUNTS: SplitCounts = SplitCounts {
 /// most what counting a fixed side costs, and half of it when scores are spread evenly.
 fn count_before(cx: &Ctx, id: i64, len: i64, split: Split) -> Result<i64> {
     if len >= zrank::build_at() {
-        // A large set: its rank rows answer in a few short walks wherever the split is.
+        // A large set: its rank rows answer with a few seeks wherever the split is.
         // The lowest (score, member) with a score is (score, ""), so the members below
         // a score are those before it.
         return match split {
