@@ -37,13 +37,14 @@
 //! in the write's own transaction: a sorted set with `len >= build_at()` has exact rows,
 //! and any set with rows has exact rows. Readers rely on the first half alone.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering::Relaxed};
 use std::sync::OnceLock;
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Levels of separators above the members.
 pub const LEVELS: i64 = 3;
@@ -155,7 +156,9 @@ fn unpack(bytes: &[u8]) -> Vec<i64> {
     let mut out = Vec::with_capacity(bytes.len());
     let (mut c, mut shift) = (0u64, 0);
     for &b in bytes {
-        c |= u64::from(b & 0x7f) << shift;
+        if shift < 64 {
+            c |= u64::from(b & 0x7f) << shift;
+        }
         if b & 0x80 == 0 {
             out.push(c as i64);
             (c, shift) = (0, 0);
@@ -210,12 +213,13 @@ fn walk_pair_sql() -> &'static str {
     })
 }
 
-/// Runs a walk statement: its rows by slot.
+/// Runs a walk statement: its rows by slot, `None` when one is missing (rows edited by
+/// hand).
 fn walk_rows(
     stmt: &mut rusqlite::CachedStatement<'_>,
     args: impl rusqlite::Params,
     slots: usize,
-) -> Result<Vec<Row>> {
+) -> Result<Option<Vec<Row>>> {
     let mut rows = stmt.query(args)?;
     let mut out = vec![None; slots];
     while let Some(r) = rows.next()? {
@@ -228,13 +232,21 @@ fn walk_rows(
             });
         }
     }
-    out.into_iter()
-        .map(|r| r.ok_or_else(|| Error::err("sorted set rank rows are missing a head")))
-        .collect()
+    Ok(out.into_iter().collect())
+}
+
+/// Whether every ordinal of a walk indexes its parent's counts, as in exact rows.
+fn fits(w: &[Row]) -> bool {
+    (0..LEVELS as usize).all(|i| (0..w[i + 1].counts.len() as i64).contains(&w[i].ord))
+}
+
+/// A walk whose rows fit together, or `None`.
+fn walk_fit(conn: &Connection, id: i64, x: &[u8], cmp: &'static str) -> Result<Option<Vec<Row>>> {
+    Ok(walk(conn, id, x, cmp)?.filter(|w| fits(w)))
 }
 
 /// [`walk_sql`]'s rows, level 1 first.
-fn walk(conn: &Connection, id: i64, x: &[u8], cmp: &'static str) -> Result<Vec<Row>> {
+fn walk(conn: &Connection, id: i64, x: &[u8], cmp: &'static str) -> Result<Option<Vec<Row>>> {
     let mut stmt = conn.prepare_cached(walk_sql(cmp))?;
     walk_rows(&mut stmt, params![id, blob(x)], LEVELS as usize + 1)
 }
@@ -292,13 +304,21 @@ pub(crate) fn count_before(conn: &Connection, id: i64, score: f64, member: &[u8]
         if next == 1 {
             start.extend_from_slice(bytes(r.get_ref(1)?));
         } else {
-            before += prefix(&unpack(bytes(r.get_ref(3)?)), ord);
+            let counts = unpack(bytes(r.get_ref(3)?));
+            if !(0..counts.len() as i64).contains(&ord) {
+                next = -1; // rows that do not fit together
+                break;
+            }
+            before += prefix(&counts, ord);
         }
         ord = r.get(2)?;
         next += 1;
     }
     if next != LEVELS + 2 {
-        let w = walk(conn, id, &x, "<=")?;
+        // Rows edited by hand: count from the lowest member, slow but right.
+        let Some(w) = walk_fit(conn, id, &x, "<=")? else {
+            return members_between(conn, id, None, score, member);
+        };
         start = w[0].pos.clone();
         before = (0..LEVELS as usize)
             .map(|i| prefix(&w[i + 1].counts, w[i].ord))
@@ -318,17 +338,25 @@ pub(crate) type Boundary = (f64, Vec<u8>);
 /// Top-down: on each level, the parent's counts tell which child's block holds `rank`,
 /// and the child is found by its ordinal (a walk along that parent's children).
 pub(crate) fn locate(conn: &Connection, id: i64, rank: i64) -> Result<(Option<Boundary>, i64)> {
-    let mut counts = unpack(&conn
+    // Rows edited by hand (a missing root or child, counts that do not add up): from the
+    // lowest member, slow but right.
+    let from_start = Ok((None, rank));
+    let Some(root) = conn
         .prepare_cached(
             "SELECT counts FROM redlite_zset_ranks WHERE key_id = ?1 AND level = ?2 AND pos = X''",
         )?
-        .query_row(params![id, LEVELS + 1], |r| Ok(bytes(r.get_ref(0)?).to_vec()))?);
+        .query_row(params![id, LEVELS + 1], |r| {
+            Ok(unpack(bytes(r.get_ref(0)?)))
+        })
+        .optional()?
+    else {
+        return from_start;
+    };
     let mut child = conn.prepare_cached(
         "SELECT pos, counts FROM redlite_zset_ranks WHERE key_id = ?1 AND level = ?2 \
          AND pos >= ?3 AND ord = ?4 ORDER BY pos LIMIT 1",
     )?;
-    let mut cur = Vec::new(); // the head
-    let mut left = rank;
+    let (mut cur, mut counts, mut left) = (Vec::new(), root, rank); // the head
     for level in (1..=LEVELS).rev() {
         let mut k = 0;
         while k < counts.len() && left >= counts[k] {
@@ -336,13 +364,17 @@ pub(crate) fn locate(conn: &Connection, id: i64, rank: i64) -> Result<(Option<Bo
             k += 1;
         }
         if k == counts.len() {
-            return Err(Error::err(
-                "rank out of range for the sorted set's rank rows",
-            ));
+            return from_start;
         }
-        (cur, counts) = child.query_row(params![id, level, blob(&cur), k as i64], |r| {
-            Ok((bytes(r.get_ref(0)?).to_vec(), unpack(bytes(r.get_ref(1)?))))
-        })?;
+        let found = child
+            .query_row(params![id, level, blob(&cur), k as i64], |r| {
+                Ok((bytes(r.get_ref(0)?).to_vec(), unpack(bytes(r.get_ref(1)?))))
+            })
+            .optional()?;
+        let Some(found) = found else {
+            return from_start;
+        };
+        (cur, counts) = found;
     }
     Ok((decode(&cur).map(|(s, m)| (s, m.to_vec())), left))
 }
@@ -395,7 +427,9 @@ fn members_between(
 pub(crate) struct Ranks {
     id: i64,
     on: bool,
-    stale: bool,
+    /// Set when the rows are to be rebuilt at [`Ranks::settle`] rather than kept: many
+    /// removals, or rows that do not fit together (edited by hand through SQL).
+    stale: Cell<bool>,
 }
 
 impl Ranks {
@@ -417,7 +451,7 @@ impl Ranks {
         Ok(Ranks {
             id,
             on,
-            stale: false,
+            stale: Cell::new(false),
         })
     }
 
@@ -426,21 +460,27 @@ impl Ranks {
         Ranks {
             id,
             on: false,
-            stale: false,
+            stale: Cell::new(false),
         }
     }
 
     /// Whether member-by-member upkeep is needed (the set has rows and they are not
     /// going to be rebuilt anyway).
     pub fn live(&self) -> bool {
-        self.on && !self.stale
+        self.on && !self.stale.get()
+    }
+
+    /// Gives up member-by-member upkeep: the rows are rebuilt when the write settles.
+    fn rebuild(&self) -> Result<()> {
+        self.stale.set(true);
+        Ok(())
     }
 
     /// Whether removing `n` of `len` members is cheaper with a rebuild (which reads each
     /// remaining member once) than with upkeep (a few statements per member).
     pub fn rebuild_if_many(&mut self, n: i64, len: i64) {
         if self.on && n.saturating_mul(16) > len {
-            self.stale = true;
+            self.stale.set(true);
         }
     }
 
@@ -453,7 +493,9 @@ impl Ranks {
         let x = pos(score, member);
         // w[i]: the last row at or before x on level i + 1, the child x falls under; its
         // parent is w[i + 1], whose counts hold that child's block at w[i].ord.
-        let mut w = walk(conn, self.id, &x, "<=")?;
+        let Some(mut w) = walk_fit(conn, self.id, &x, "<=")? else {
+            return self.rebuild();
+        };
         if level == 0 {
             for i in 0..LEVELS as usize {
                 let k = w[i].ord as usize;
@@ -478,6 +520,9 @@ impl Ranks {
             if l > level {
                 counts[k] += 1;
                 continue;
+            }
+            if m > counts[k] {
+                return self.rebuild();
             }
             let (ord, shift, own) = if l == level {
                 // A new sibling right after the child it splits.
@@ -515,7 +560,9 @@ impl Ranks {
         let level = level_of(member);
         let x = pos(score, member);
         if level == 0 {
-            let mut w = walk(conn, self.id, &x, "<=")?;
+            let Some(mut w) = walk_fit(conn, self.id, &x, "<=")? else {
+                return self.rebuild();
+            };
             for i in 0..LEVELS as usize {
                 let k = w[i].ord as usize;
                 w[i + 1].counts[k] -= 1;
@@ -525,8 +572,20 @@ impl Ranks {
         // A separator: `own` has its rows (on its levels), `g` the rows before it. On its
         // top level its block joins the previous sibling's; below, its children join the
         // children of the parent before it, after that parent's last one.
-        let own = walk(conn, self.id, &x, "<=")?;
-        let mut g = walk(conn, self.id, &x, "<")?;
+        let (Some(own), Some(mut g)) = (
+            walk_fit(conn, self.id, &x, "<=")?,
+            walk_fit(conn, self.id, &x, "<")?,
+        ) else {
+            return self.rebuild();
+        };
+        // x's own rows must be there, on its levels, and be no first child on its top.
+        let l = level as usize;
+        if own[..l].iter().any(|r| r.pos != x)
+            || own[l - 1].ord < 1
+            || own[1..l].iter().any(|r| r.counts.is_empty())
+        {
+            return self.rebuild();
+        }
         for l in 1..=LEVELS {
             let i = l as usize - 1;
             let k = g[i].ord as usize;
@@ -566,13 +625,15 @@ impl Ranks {
         // An ordinary member changes counts only on the levels where it changes blocks:
         // none for a small step (ZINCRBY by a little), the top one rarely.
         let n = LEVELS as usize + 1;
-        let mut w = walk_rows(
+        let w = walk_rows(
             &mut conn.prepare_cached(walk_pair_sql())?,
             params![self.id, blob(&pos(from, member)), blob(&pos(to, member))],
             2 * n,
         )?;
-        let mut b = w.split_off(n);
-        let mut a = w;
+        let Some(mut a) = w.filter(|w| fits(&w[..n]) && fits(&w[n..])) else {
+            return self.rebuild();
+        };
+        let mut b = a.split_off(n);
         let (mut in_a, mut in_b) = (Vec::new(), Vec::new());
         for i in 0..LEVELS as usize {
             if a[i].pos == b[i].pos {
@@ -607,11 +668,11 @@ impl Ranks {
         } else {
             self.on
         };
-        if self.on && (!want || self.stale) {
+        if self.on && (!want || self.stale.get()) {
             conn.prepare_cached("DELETE FROM redlite_zset_ranks WHERE key_id = ?1")?
                 .execute([self.id])?;
         }
-        if want && (!self.on || self.stale) {
+        if want && (!self.on || self.stale.get()) {
             build(conn, self.id)?;
         }
         Ok(())
