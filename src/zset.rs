@@ -55,8 +55,8 @@ pub static COMMANDS: &[Spec] = &[
     crate::cmd!("zcard", 2, RS | FAST, 1, 1, 1, "sorted-set", "Returns the number of members in a sorted set.", Some(cmd_zcard)),
     crate::cmd!("zcount", 4, RS | FAST, 1, 1, 1, "sorted-set", "Counts the members of a sorted set with scores in a range.", Some(cmd_zcount)),
     crate::cmd!("zlexcount", 4, RS | FAST, 1, 1, 1, "sorted-set", "Counts the members of a sorted set in a lexicographical range.", Some(cmd_zlexcount)),
-    crate::cmd!("zrank", 3, RS | FAST, 1, 1, 1, "sorted-set", "Returns the index of a member in a sorted set ordered by ascending score.", Some(cmd_zrank)),
-    crate::cmd!("zrevrank", 3, RS | FAST, 1, 1, 1, "sorted-set", "Returns the index of a member in a sorted set ordered by descending score.", Some(cmd_zrevrank)),
+    crate::cmd!("zrank", -3, RS | FAST, 1, 1, 1, "sorted-set", "Returns the index of a member in a sorted set ordered by ascending score.", Some(cmd_zrank)),
+    crate::cmd!("zrevrank", -3, RS | FAST, 1, 1, 1, "sorted-set", "Returns the index of a member in a sorted set ordered by descending score.", Some(cmd_zrevrank)),
     crate::cmd!("zrange", -4, R, 1, 1, 1, "sorted-set", "Returns members of a sorted set by rank, score or lexicographical range; REV, LIMIT and WITHSCORES options.", Some(cmd_zrange)),
     crate::cmd!("zrevrange", -4, R, 1, 1, 1, "sorted-set", "Returns members of a sorted set by rank, from the highest score.", Some(cmd_zrevrange)),
     crate::cmd!("zrangebyscore", -4, R, 1, 1, 1, "sorted-set", "Returns members of a sorted set in a range of scores.", Some(cmd_zrangebyscore)),
@@ -936,24 +936,46 @@ pub fn cmd_zlexcount(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     }
 }
 
+/// Redis 7.2's `zrankGenericCommand`: the argument count, then the option, then the key;
+/// with WITHSCORE the reply is [rank, score] and a missing member a null array.
 fn rank_generic(cx: &mut Ctx, a: &mut Args, rev: bool) -> Result<Reply> {
+    if a.remaining() > 3 {
+        return Err(Error::WrongArity(
+            if rev { "zrevrank" } else { "zrank" }.to_string(),
+        ));
+    }
     let (key, member) = (a.next_bytes()?, a.next_bytes()?);
+    let with_score = match a.peek() {
+        None => false,
+        Some(o) if o.eq_ignore_ascii_case(b"withscore") => true,
+        Some(_) => return Err(Error::Syntax),
+    };
+    let none = if with_score {
+        Reply::NilArray
+    } else {
+        Reply::Nil
+    };
     let Some(row) = cx.lookup_typed(key, KeyType::ZSet)? else {
-        return Ok(Reply::Nil);
+        return Ok(none);
     };
     let Some(score) = score_of(cx, row.id, member)? else {
-        return Ok(Reply::Nil);
+        return Ok(none);
     };
     let rank = count_before(cx, row.id, row.len, Split::Member(score, member))?;
-    Ok(Reply::Int(if rev { row.len - 1 - rank } else { rank }))
+    let rank = Reply::Int(if rev { row.len - 1 - rank } else { rank });
+    Ok(if with_score {
+        Reply::Array(vec![rank, Reply::Double(score)])
+    } else {
+        rank
+    })
 }
 
-/// ZRANK key member
+/// ZRANK key member [WITHSCORE]
 pub fn cmd_zrank(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     rank_generic(cx, a, false)
 }
 
-/// ZREVRANK key member
+/// ZREVRANK key member [WITHSCORE]
 pub fn cmd_zrevrank(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     rank_generic(cx, a, true)
 }

@@ -2,6 +2,7 @@
 started for the session as the oracle."""
 
 import os
+import re
 import shutil
 import socket
 import sqlite3
@@ -87,6 +88,25 @@ def db(ext_path, tmp_path):
 
 def script_files():
     return sorted(f for f in os.listdir(SCRIPTS) if f.endswith(".redis"))
+
+
+def needs_version(name):
+    """The Redis version a script file's behaviour arrived in: `zsets-7.2.redis` is 7.2;
+    files without a version in their name need nothing newer than Debian's."""
+    m = re.search(r"-(\d+)\.(\d+)\.redis$", name)
+    return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+
+
+def skip_if_newer_than(port, name):
+    """Skips (never passes) a script the real redis-server on `port` is too old for."""
+    import resp
+    info = resp.Conn(port)
+    text = info.command("INFO", "server")
+    info.close()
+    version = re.search(rb"redis_version:(\d+)\.(\d+)", text)
+    have = (int(version.group(1)), int(version.group(2)))
+    if have < needs_version(name):
+        pytest.skip(f"{name} needs Redis {needs_version(name)}; the real redis-server is {have}")
 
 
 def start_redlite(workdir, *extra):

@@ -117,6 +117,11 @@ fn zsets_script() {
 }
 
 #[test]
+fn zsets_redis_7_2_script() {
+    run_script("zsets-7.2.redis");
+}
+
+#[test]
 fn streams_script() {
     run_script("streams.redis");
 }
