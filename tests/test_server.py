@@ -10,6 +10,7 @@
 import os
 import sqlite3
 import subprocess
+import time
 
 import pytest
 
@@ -218,3 +219,38 @@ def test_reads_see_every_acknowledged_write(redlite_server):
     assert [b.read_reply() for _ in range(3)] == [b"300", b"300", 2]
     a.close()
     b.close()
+
+
+def test_clients_on_different_io_threads_see_each_other(tmp_path):
+    """With `io-threads 2` connections alternate between two threads; what one client
+    does reaches clients on the other: a blocked pop, a subscription, WATCH, CLIENT KILL."""
+    from conftest import start_redlite, stop
+    port, proc = start_redlite(tmp_path, "--io-threads", "2")
+    try:
+        a, b = resp.Conn(port), resp.Conn(port)  # the 1st and 2nd clients: one per thread
+        assert a.command("CONFIG", "GET", "io-threads") == [b"io-threads", b"2"]
+        # A pop blocked on one thread is served by a push from the other.
+        a.send_raw(b"*3\r\n$5\r\nBLPOP\r\n$1\r\nq\r\n$1\r\n5\r\n")
+        time.sleep(0.2)
+        assert b.command("LPUSH", "q", "x") == 1
+        assert a.read_reply() == [b"q", b"x"]
+        # A published message crosses threads.
+        sub = resp.Conn(port)  # the 3rd client: back on the first thread
+        assert sub.command("SUBSCRIBE", "ch") == [b"subscribe", b"ch", 1]
+        assert b.command("PUBLISH", "ch", "hi") == 1
+        assert sub.read_reply() == [b"message", b"ch", b"hi"]
+        # WATCH sees a write made on the other thread.
+        c = resp.Conn(port)  # the 4th: second thread
+        assert a.command("WATCH", "w") == "OK"
+        assert c.command("SET", "w", "1") == "OK"
+        assert a.command("MULTI") == "OK"
+        assert a.command("SET", "w", "2") == "QUEUED"
+        assert a.command("EXEC") is None
+        # CLIENT KILL of a client on the other thread closes it.
+        cid = c.command("CLIENT", "ID")
+        assert a.command("CLIENT", "KILL", "ID", str(cid)) == 1
+        time.sleep(0.2)
+        with pytest.raises((ConnectionError, OSError, EOFError)):
+            c.command("PING")
+    finally:
+        stop(proc)

@@ -141,6 +141,8 @@ pub struct Config {
     pub client_output_buffer_limit: OutputBufferLimits,
     /// Read-only SQLite connections (threads) serving read commands.
     pub reader_threads: usize,
+    /// Threads that run client connections (`io-threads`).
+    pub io_threads: usize,
     /// The config file this came from, if any (INFO `config_file`).
     pub config_file: Option<PathBuf>,
 }
@@ -165,6 +167,7 @@ impl Default for Config {
             loglevel: LogLevel::Notice,
             client_output_buffer_limit: OutputBufferLimits::default(),
             reader_threads: 4,
+            io_threads: 1,
             config_file: None,
         }
     }
@@ -330,6 +333,8 @@ pub static OPTIONS: &[OptionDef] = &[
     opt!("loglevel", "notice", true, "debug, verbose, notice or warning."),
     opt!("client-output-buffer-limit", "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60", true,
          "<class> <hard> <soft> <soft-seconds> groups, as Redis. Enforced for pubsub: a subscriber whose unsent output reaches <hard> bytes, or stays at or above <soft> for more than <soft-seconds>, is disconnected. normal and replica are accepted and reported only (replies are bounded by the request pipeline; there are no replicas)."),
+    opt!("io-threads", "1", false,
+         "Threads that run client connections, each with its own event loop; a client stays on one. With one, as in Redis, a round trip never wakes a second thread (GET with 50 clients, one command each: 1.0x Redis against 0.75x with two threads, on 2 cores); more help deep pipelines when cores are free. Unlike Redis's I/O threads, commands run on them too (reads that need no SQLite thread of their own)."),
     opt!("reader-threads", "4", false, "Redlite: read-only SQLite connections (one thread each) that serve read commands."),
     opt!("save", "\"\"", true, "Accepted for compatibility and always \"\": every write is committed to the SQLite file, there are no snapshots."),
     opt!("appendonly", "no", true, "Accepted for compatibility and always \"no\": durability is set with appendfsync."),
@@ -576,6 +581,7 @@ impl Config {
                     .ok_or(ValueError::OneOf("debug, verbose, notice, warning"))?
             }
             "reader-threads" => self.reader_threads = parse_int(value, 1, 64)? as usize,
+            "io-threads" => self.io_threads = parse_int(value, 1, 128)? as usize,
             "save" if !value.is_empty() => {
                 return Err(ValueError::Other(
                     "Redlite commits every write to its SQLite file and takes no snapshots; \
@@ -621,6 +627,7 @@ impl Config {
             "loglevel" => self.loglevel.name().into(),
             "client-output-buffer-limit" => self.client_output_buffer_limit.to_string(),
             "reader-threads" => self.reader_threads.to_string(),
+            "io-threads" => self.io_threads.to_string(),
             "save" => String::new(),
             "appendonly" => "no".into(),
             "maxmemory" => "0".into(),

@@ -25,6 +25,7 @@ pub mod blocking;
 pub mod config;
 pub mod conn;
 pub mod engine;
+pub mod io_threads;
 pub mod keyspace;
 pub mod multi;
 pub mod protocol;
@@ -109,6 +110,8 @@ pub struct Server {
     shutdown_request: Notify,
     shutdown_nosave: AtomicBool,
     closing: watch::Sender<bool>,
+    /// The threads connections run on.
+    io: io_threads::IoThreads,
 }
 
 impl Server {
@@ -276,6 +279,7 @@ pub async fn run_with(
         config.appendfsync.name()
     );
     let unix_path = config.unixsocket.clone();
+    let io = io_threads::IoThreads::start(config.io_threads)?;
     let server = Arc::new(Server {
         config: RwLock::new(config),
         clients: Mutex::new(HashMap::new()),
@@ -290,6 +294,7 @@ pub async fn run_with(
         shutdown_request: Notify::new(),
         shutdown_nosave: AtomicBool::new(false),
         closing,
+        io,
     });
 
     // Every connection task holds a clone of `alive`; when the last one is dropped,
@@ -333,6 +338,8 @@ pub async fn run_with(
     // The writer commits what is queued, checkpoints (unless SHUTDOWN NOSAVE) and closes.
     let checkpoint = !server.shutdown_nosave.load(Ordering::Relaxed);
     server.engine.stop(checkpoint);
+    let io = server.clone();
+    let _ = tokio::task::spawn_blocking(move || io.io.stop()).await;
     let joiner = server.clone();
     let _ = tokio::task::spawn_blocking(move || joiner.engine.join()).await;
     if let Some(path) = unix_path {
@@ -454,7 +461,7 @@ async fn accept_unix(server: Arc<Server>, listener: UnixListener, alive: mpsc::S
 /// Applies maxclients and protected mode, then registers the client and starts its task.
 fn admit<S>(server: &Arc<Server>, mut stream: S, peer: Peer, alive: &mpsc::Sender<()>)
 where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + io_threads::Handoff,
 {
     let (maxclients, protected, has_password) = {
         let cfg = server.config();
@@ -500,8 +507,17 @@ where
     tracing::debug!("client {id} connected from {}", client.addr);
     let server = server.clone();
     let alive = alive.clone();
-    tokio::spawn(async move {
-        conn::serve(server, stream, client).await;
+    // The connection leaves the accepting runtime for its own thread.
+    let moved = stream.into_std();
+    let handle = server.io.pick().clone();
+    handle.spawn(async move {
+        match moved.and_then(S::from_std) {
+            Ok(stream) => conn::serve(server, stream, client).await,
+            Err(e) => {
+                tracing::warn!("client {id}: cannot hand the connection over: {e}");
+                server.clients_lock().remove(&id);
+            }
+        }
         drop(alive);
     });
 }
