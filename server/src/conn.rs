@@ -356,6 +356,13 @@ pub(crate) struct Conn<S> {
     groups: Vec<GroupReplies>,
 }
 
+/// The most fast reads a group may have and still run on the connection's own thread.
+/// A longer group goes to the reader pool, where SQLite runs on another core while this
+/// thread parses and encodes: with one connection thread, GET `-P 16` went from 0.30 to
+/// 0.35 of Redis (the same at 2), and `-P 1`, groups of one, stays inline (`bench/ab.py`,
+/// 5 rounds, 2026-11-26).
+const INLINE_MAX_GROUP: usize = 8;
+
 /// True for a read this connection's own thread may run ([`Engine::read_inline`]): a
 /// `fast` read-only command whose cost here is O(1) or O(log n). Redis marks some
 /// commands fast that count rows here: DBSIZE (the database's keys), ZCOUNT and
@@ -566,7 +573,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         if self.group.is_empty() {
             return;
         }
-        if !self.batch_has_write && self.group_inline {
+        if !self.batch_has_write && self.group_inline && self.group.len() <= INLINE_MAX_GROUP {
             if let Some(replies) = self.server.engine.read_inline(&self.group) {
                 self.group.clear();
                 self.groups
