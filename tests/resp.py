@@ -154,3 +154,14 @@ def parse_script(path):
                 raise ValueError(f"{path}:{n}: no ' => ' in {line!r}")
             steps.append((n, cmd, want, unordered))
     return steps
+
+
+def replay(conn, path, name, who):
+    """Sends every step of the script at `path` on `conn`; the steps whose reply differs
+    from the file's, described with `who` as the replier's name."""
+    mismatches = []
+    for n, cmd, want, unordered in parse_script(path):
+        got = render_step(conn.command(*split(cmd)), unordered)
+        if got != want:
+            mismatches.append(f"{name}:{n}: {cmd}\n  file  {want}\n  {who} {got}")
+    return mismatches

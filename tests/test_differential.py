@@ -24,11 +24,7 @@ def test_script_matches_real_redis(redis_port, name):
     skip_if_newer_than(redis_port, name)
     conn = resp.Conn(redis_port)
     conn.command("FLUSHALL")
-    mismatches = []
-    for n, cmd, want, unordered in resp.parse_script(f"{SCRIPTS}/{name}"):
-        got = resp.render_step(conn.command(*resp.split(cmd)), unordered)
-        if got != want:
-            mismatches.append(f"{name}:{n}: {cmd}\n  file  {want}\n  redis {got}")
+    mismatches = resp.replay(conn, f"{SCRIPTS}/{name}", name, "redis")
     conn.close()
     assert not mismatches, "\n".join(mismatches)
 

@@ -77,11 +77,7 @@ def test_newer_redis_scripts_against_redlite(redlite_server, name):
     the file says (RESP2), the expectations being written from Redis's source and docs."""
     ours = resp.Conn(redlite_server[0])
     ours.command("FLUSHALL")
-    mismatches = []
-    for n, cmd, want, unordered in resp.parse_script(f"{SCRIPTS}/{name}"):
-        got = resp.render_step(ours.command(*resp.split(cmd)), unordered)
-        if got != want:
-            mismatches.append(f"{name}:{n}: {cmd}\n  file    {want}\n  redlite {got}")
+    mismatches = resp.replay(ours, f"{SCRIPTS}/{name}", name, "redlite")
     ours.close()
     assert not mismatches, "\n".join(mismatches)
 

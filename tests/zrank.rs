@@ -409,8 +409,9 @@ fn rows_are_built_at_the_threshold_and_dropped_below_the_lower_one() {
     );
 }
 
-#[test]
-fn a_file_without_rank_rows_gets_them_when_opened() {
+/// A tuned database whose sorted set `z` has twice the members that keep rank rows,
+/// m0, m1, ... scoring 0 to 6 in turn (12 members of each score up to m79).
+fn seven_scores() -> Db {
     let mut db = tuned_db();
     for i in 0..BUILD_AT * 2 {
         db.exec(&[
@@ -420,6 +421,12 @@ fn a_file_without_rank_rows_gets_them_when_opened() {
             format!("m{i}").as_bytes(),
         ]);
     }
+    db
+}
+
+#[test]
+fn a_file_without_rank_rows_gets_them_when_opened() {
+    let mut db = seven_scores();
     // As a file written before schema version 3 would be.
     db.conn
         .execute_batch("DROP TABLE redlite_zset_ranks; PRAGMA user_version = 2;")
@@ -552,15 +559,7 @@ fn members_of(r: Reply) -> Vec<Vec<u8>> {
 
 #[test]
 fn a_file_with_the_first_rank_rows_gets_the_tree_when_opened() {
-    let mut db = tuned_db();
-    for i in 0..BUILD_AT * 2 {
-        db.exec(&[
-            b"ZADD",
-            b"z",
-            (i % 7).to_string().as_bytes(),
-            format!("m{i}").as_bytes(),
-        ]);
-    }
+    let mut db = seven_scores();
     // As schema version 4 left a file: version 3's table, with a block count per row.
     db.conn
         .execute_batch(
