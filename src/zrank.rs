@@ -276,7 +276,7 @@ fn parents(w: &[Row]) -> Vec<(i64, &Row)> {
         .collect()
 }
 
-/// Adds `?5` to the ordinals of the rows on level `?2` after `?3` that share its parent
+/// Adds `?4` to the ordinals of the rows on level `?2` after `?3` that share its parent
 /// (up to the next row of level `?2 + 1`): siblings shifting when a separator joins or
 /// leaves.
 const SHIFT: &str = "UPDATE redlite_zset_ranks SET ord = ord + ?4 WHERE key_id = ?1 \
@@ -578,9 +578,11 @@ impl Ranks {
         ) else {
             return self.rebuild();
         };
-        // x's own rows must be there, on its levels, and be no first child on its top.
+        // x's own rows must be there, on its levels, be no first child on its top, and
+        // have there the parent the rows before it have.
         let l = level as usize;
         if own[..l].iter().any(|r| r.pos != x)
+            || own[l].pos != g[l].pos
             || own[l - 1].ord < 1
             || own[1..l].iter().any(|r| r.counts.is_empty())
         {
