@@ -340,23 +340,24 @@ pub fn record(cx: &mut Ctx, command: &'static str) -> Result<()> {
         let Some(state) = fate.remove(&name) else {
             continue;
         };
-        let (retention, written) = match state {
-            Fate::Live(live) => (live.setting, live.setting.map(|_| write_live(cx, live, op))),
-            Fate::Gone { expired } => {
-                let setting = config.setting_for(cx.conn, name.0, &name.1)?;
-                let op = if expired { "expire" } else { op };
-                (setting, setting.map(|_| write_gone(cx, &name, op)))
+        match state {
+            Fate::Live(live) => {
+                if let Some(retention) = live.setting {
+                    write_live(cx, live, op, retention)?;
+                }
             }
-        };
-        if let (Some(retention), Some(written)) = (retention, written) {
-            written?;
-            enforce(cx, &name, retention)?;
+            Fate::Gone { expired } => {
+                if let Some(retention) = config.setting_for(cx.conn, name.0, &name.1)? {
+                    let op = if expired { "expire" } else { op };
+                    append(cx, &name, None, op, retention)?;
+                }
+            }
         }
     }
     Ok(())
 }
 
-fn write_live(cx: &Ctx, live: LiveKey, op: &str) -> Result<()> {
+fn write_live(cx: &Ctx, live: LiveKey, op: &str, retention: Retention) -> Result<()> {
     let Some(kt) = KeyType::from_i64(live.ty) else {
         return Ok(());
     };
@@ -364,78 +365,133 @@ fn write_live(cx: &Ctx, live: LiveKey, op: &str) -> Result<()> {
         (KeyType::String, Some(v)) => Snapshot::String(ByteBuf::from(v)),
         _ => snapshot(cx, live.id, kt)?,
     };
-    insert(
-        cx,
-        &live.name,
-        live.version,
-        op,
-        Some(live.ty),
-        Some(snap.encode()),
-        live.expire_at,
-    )
+    let state = State {
+        version: live.version,
+        ty: live.ty,
+        snapshot: snap.encode(),
+        expire_at: live.expire_at,
+    };
+    append(cx, &live.name, Some(state), op, retention)
 }
 
-fn write_gone(cx: &Ctx, name: &(i64, Vec<u8>), op: &str) -> Result<()> {
-    let last: Option<i64> = cx
-        .conn
-        .prepare_cached(
-            "SELECT version FROM redlite_history WHERE db = ?1 AND key = ?2 \
-             ORDER BY ts_ms DESC, id DESC LIMIT 1",
-        )?
-        .query_row(params![name.0, value::to_sql(&name.1)], |r| r.get(0))
-        .optional()?;
-    insert(cx, name, last.unwrap_or(0) + 1, op, None, None, None)
+/// A live key's entry: everything but where it goes.
+struct State {
+    version: i64,
+    ty: i64,
+    snapshot: Vec<u8>,
+    expire_at: Option<i64>,
 }
 
-fn insert(
+/// A key name's first and last entries, as the write path needs them.
+struct Ends {
+    newest_ts: i64,
+    newest_seq: i64,
+    newest_version: i64,
+    oldest_ts: i64,
+    oldest_seq: i64,
+}
+
+/// The first and last entries of a name: two seeks, as co-routines (a join of the two
+/// would copy each into a temporary table first).
+fn ends(cx: &Ctx, db: i64, key: &rusqlite::types::ToSqlOutput<'_>) -> Result<Option<Ends>> {
+    let mut stmt = cx.conn.prepare_cached(
+        "SELECT 0, * FROM (SELECT ts_ms, seq, version FROM redlite_history \
+          WHERE db = ?1 AND key = ?2 ORDER BY ts_ms DESC, seq DESC LIMIT 1) \
+         UNION ALL \
+         SELECT 1, * FROM (SELECT ts_ms, seq, version FROM redlite_history \
+          WHERE db = ?1 AND key = ?2 ORDER BY ts_ms, seq LIMIT 1)",
+    )?;
+    let mut rows = stmt.query(params![db, key])?;
+    let mut ends: Option<Ends> = None;
+    while let Some(r) = rows.next()? {
+        let (which, ts, seq): (i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+        let e = ends.get_or_insert(Ends {
+            newest_ts: ts,
+            newest_seq: seq,
+            newest_version: r.get(3)?,
+            oldest_ts: ts,
+            oldest_seq: seq,
+        });
+        if which == 1 {
+            (e.oldest_ts, e.oldest_seq) = (ts, seq);
+        }
+    }
+    Ok(ends)
+}
+
+/// Appends one entry for `name` (a live key's `state`, or `None` for a deletion) and
+/// applies `retention` to the name's entries.
+///
+/// Entries of a name are numbered 1, 2, 3, ... (`seq`) and their times never go back: if
+/// the clock did, the entry takes its predecessor's time. So the first and last entries
+/// (two seeks, one statement) tell how many entries there are, and retention drops from
+/// the oldest end: one point delete per write in the steady state, whatever COUNT is.
+fn append(
     cx: &Ctx,
     name: &(i64, Vec<u8>),
-    version: i64,
+    state: Option<State>,
     op: &str,
-    ty: Option<i64>,
-    snap: Option<Vec<u8>>,
-    expire_at: Option<i64>,
+    retention: Retention,
 ) -> Result<()> {
+    let key = value::to_sql(&name.1);
+    let ends = ends(cx, name.0, &key)?;
+    let (ts, seq) = match &ends {
+        Some(e) => (cx.now_ms.max(e.newest_ts), e.newest_seq + 1),
+        None => (cx.now_ms, 1),
+    };
+    // A deletion entry carries the version after the last entry's.
+    let (version, ty, snapshot, expire_at) = match state {
+        Some(s) => (s.version, Some(s.ty), Some(s.snapshot), s.expire_at),
+        None => (
+            ends.as_ref().map_or(0, |e| e.newest_version) + 1,
+            None,
+            None,
+            None,
+        ),
+    };
     cx.conn
         .prepare_cached(
-            "INSERT INTO redlite_history (db, key, version, op, ts_ms, type, value, expire_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO redlite_history \
+             (db, key, ts_ms, seq, version, op, type, value, expire_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?
         .execute(params![
-            name.0,
-            value::to_sql(&name.1),
-            version,
-            op,
-            cx.now_ms,
-            ty,
-            snap,
-            expire_at
+            name.0, key, ts, seq, version, op, ty, snapshot, expire_at
         ])?;
-    Ok(())
-}
-
-/// Applies retention to one key's entries: an index range delete, never a table scan.
-fn enforce(cx: &Ctx, name: &(i64, Vec<u8>), retention: Retention) -> Result<()> {
-    let key = value::to_sql(&name.1);
+    let Some(e) = ends else {
+        return Ok(());
+    };
     match retention {
         Retention::Unlimited => {}
-        Retention::Time(ms) => {
-            cx.conn
-                .prepare_cached(
-                    "DELETE FROM redlite_history WHERE db = ?1 AND key = ?2 AND ts_ms < ?3",
-                )?
-                .execute(params![name.0, key, cx.now_ms.saturating_sub(ms)])?;
-        }
         Retention::Count(n) => {
-            cx.conn
-                .prepare_cached(
-                    // The (n+1)-th newest entry bounds an index range: everything up to it
-                    // goes (usually the one oldest entry), with no temporary table.
-                    "DELETE FROM redlite_history WHERE db = ?1 AND key = ?2 AND (ts_ms, id) <= \
-                     (SELECT ts_ms, id FROM redlite_history WHERE db = ?1 AND key = ?2 \
-                      ORDER BY ts_ms DESC, id DESC LIMIT 1 OFFSET ?3)",
-                )?
-                .execute(params![name.0, key, n])?;
+            // Keep seq - n + 1 ..= seq. Entries are numbered without gaps (retention and
+            // CLEAR/PRUNE drop from the oldest end), so one over is the oldest alone.
+            let first_kept = seq.saturating_sub(n).saturating_add(1);
+            if e.oldest_seq == first_kept - 1 {
+                cx.conn
+                    .prepare_cached(
+                        "DELETE FROM redlite_history \
+                         WHERE db = ?1 AND key = ?2 AND ts_ms = ?3 AND seq = ?4",
+                    )?
+                    .execute(params![name.0, key, e.oldest_ts, e.oldest_seq])?;
+            } else if e.oldest_seq < first_kept {
+                // Retention was lowered since this key's last write: drop the surplus.
+                cx.conn
+                    .prepare_cached(
+                        "DELETE FROM redlite_history WHERE db = ?1 AND key = ?2 AND seq < ?3",
+                    )?
+                    .execute(params![name.0, key, first_kept])?;
+            }
+        }
+        Retention::Time(ms) => {
+            let cutoff = cx.now_ms.saturating_sub(ms);
+            if e.oldest_ts < cutoff {
+                cx.conn
+                    .prepare_cached(
+                        "DELETE FROM redlite_history WHERE db = ?1 AND key = ?2 AND ts_ms < ?3",
+                    )?
+                    .execute(params![name.0, key, cutoff])?;
+            }
         }
     }
     Ok(())
@@ -483,7 +539,7 @@ const ENTRY_COLUMNS: &str = "db, key, version, op, ts_ms, type, value, expire_at
 pub fn entry_at(cx: &Ctx, db: i64, key: &[u8], ms: i64) -> Result<Option<Entry>> {
     let sql = format!(
         "SELECT {ENTRY_COLUMNS} FROM redlite_history WHERE db = ?1 AND key = ?2 AND ts_ms <= ?3 \
-         ORDER BY ts_ms DESC, id DESC LIMIT 1"
+         ORDER BY ts_ms DESC, seq DESC LIMIT 1"
     );
     let mut stmt = cx.conn.prepare_cached(&sql)?;
     Ok(stmt
@@ -674,7 +730,7 @@ fn history_get(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     }
     let sql = format!(
         "SELECT {ENTRY_COLUMNS} FROM redlite_history WHERE db = ?1 AND key = ?2 \
-         AND ts_ms >= ?3 AND ts_ms <= ?4 ORDER BY ts_ms DESC, id DESC LIMIT CAST(?5 AS INTEGER)"
+         AND ts_ms >= ?3 AND ts_ms <= ?4 ORDER BY ts_ms DESC, seq DESC LIMIT CAST(?5 AS INTEGER)"
     );
     let mut stmt = cx.conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(

@@ -6,9 +6,10 @@
 //!
 //! Columns: `db, key, version, op, ts_ms, type, value, expire_at`; `value` is the
 //! snapshot as JSON. Equality on `key` (with or without `db`) and ranges on `ts_ms` are
-//! pushed down: the table reads `redlite_history` through its `(db, key, ts_ms)` index,
-//! in pages, so a query for one key costs what that key's entries cost, whatever the
-//! table's size. Without a key it reads every entry in id order.
+//! pushed down: the table reads `redlite_history` through its primary key
+//! `(db, key, ts_ms, seq)`, in pages, so a query for one key costs what that key's
+//! entries cost, whatever the table's size. Without a key it reads every entry in
+//! primary-key order.
 
 use std::borrow::Cow;
 use std::ffi::{c_int, CStr};
@@ -172,7 +173,7 @@ unsafe impl<'vtab> VTab<'vtab> for HistoryTab {
         let by_key = mask & HAS_KEY != 0;
         info.set_idx_num(mask);
         if by_key {
-            info.set_idx_cstr(c"redlite_history_key");
+            info.set_idx_cstr(c"redlite_history primary key");
             info.set_estimated_cost(10.0);
             info.set_estimated_rows(100);
         } else {
@@ -201,17 +202,15 @@ struct Plan {
     key: Option<Vec<u8>>,
     low: i64,
     high: i64,
-    /// Position after the last row returned: (ts_ms, id) when scanning by key, id else.
-    after_ts: i64,
-    after_id: i64,
+    /// Position after the last row returned, in the table's order: (db, key, ts_ms, seq).
+    after: Option<(i64, Value, i64, i64)>,
     /// A constraint that can match nothing (NULL, or a non-integer db).
     empty: bool,
 }
 
 struct Row {
     values: [Value; 8],
-    ts: i64,
-    id: i64,
+    seq: i64,
 }
 
 #[repr(C)]
@@ -223,6 +222,33 @@ struct HistoryCursor<'vtab> {
     at: usize,
     done: bool,
     phantom: PhantomData<&'vtab HistoryTab>,
+}
+
+fn ts_of(row: &Row) -> i64 {
+    match row.values[4] {
+        Value::Integer(ts) => ts,
+        _ => 0,
+    }
+}
+
+/// A row's rowid: entries have no integer key of their own, and SQLite may use rowids to
+/// drop duplicates between the scans of an OR, so this is a hash of the primary key,
+/// the same in every scan.
+fn rowid_of(row: &Row) -> i64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    if let Value::Integer(db) = row.values[0] {
+        db.hash(&mut h);
+    }
+    match &row.values[1] {
+        Value::Text(t) => t.as_bytes().hash(&mut h),
+        Value::Blob(b) => b.hash(&mut h),
+        Value::Integer(i) => i.to_string().as_bytes().hash(&mut h),
+        other => format!("{other:?}").hash(&mut h),
+    }
+    ts_of(row).hash(&mut h);
+    row.seq.hash(&mut h);
+    h.finish() as i64
 }
 
 fn int_arg(v: &Value) -> Option<i64> {
@@ -247,43 +273,70 @@ impl HistoryCursor<'_> {
         let p = &self.plan;
         let mut params: Vec<Value> = Vec::new();
         let mut sql = String::from(
-            "SELECT id, db, key, version, op, ts_ms, type, value, expire_at FROM redlite_history WHERE ",
+            "SELECT seq, db, key, version, op, ts_ms, type, value, expire_at FROM redlite_history WHERE ",
         );
+        // Each branch reads one range of the primary key (db, key, ts_ms, seq), resuming
+        // after the last row of the previous page.
         match &p.key {
             Some(key) => {
-                // The (db, key, ts_ms) index: one range per database.
                 sql.push_str("key = ?1 AND ts_ms >= ?2 AND ts_ms <= ?3 ");
                 params.push(value::to_value(key.clone()));
                 params.push(Value::Integer(p.low));
                 params.push(Value::Integer(p.high));
-                sql.push_str("AND (ts_ms > ?4 OR (ts_ms = ?4 AND id > ?5)) ");
-                params.push(Value::Integer(p.after_ts));
-                params.push(Value::Integer(p.after_id));
+                // Databases come last in the order: the same name may have entries with
+                // the same (ts_ms, seq) in two databases.
+                let (after_ts, after_seq, after_db) = p
+                    .after
+                    .as_ref()
+                    .map_or((i64::MIN, 0, -1), |a| (a.2, a.3, a.0));
+                params.push(Value::Integer(after_ts));
+                params.push(Value::Integer(after_seq));
                 match p.db {
                     Some(db) => {
-                        sql.push_str("AND db = ?6 ORDER BY ts_ms, id LIMIT CAST(?7 AS INTEGER)");
+                        sql.push_str(
+                            "AND (ts_ms, seq) > (?4, ?5) AND db = ?6 \
+                             ORDER BY ts_ms, seq LIMIT CAST(?7 AS INTEGER)",
+                        );
                         params.push(Value::Integer(db));
                     }
-                    // Every database, so the (db, key, ts_ms) index still applies: one
-                    // probe per database instead of a scan.
-                    None => sql.push_str(
-                        "AND db IN (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) \
-                         ORDER BY ts_ms, id LIMIT CAST(?6 AS INTEGER)",
-                    ),
+                    // Every database, so the primary key still applies: one probe per
+                    // database instead of a scan.
+                    None => {
+                        sql.push_str(
+                            "AND (ts_ms, seq, db) > (?4, ?5, ?6) \
+                             AND db IN (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15) \
+                             ORDER BY ts_ms, seq, db LIMIT CAST(?7 AS INTEGER)",
+                        );
+                        params.push(Value::Integer(after_db));
+                    }
                 }
             }
             None => {
-                sql.push_str("id > ?1 AND ts_ms >= ?2 AND ts_ms <= ?3 ");
-                params.push(Value::Integer(p.after_id));
+                sql.push_str("ts_ms >= ?1 AND ts_ms <= ?2 ");
                 params.push(Value::Integer(p.low));
                 params.push(Value::Integer(p.high));
-                match p.db {
-                    Some(db) => {
-                        sql.push_str("AND db = ?4 ORDER BY id LIMIT CAST(?5 AS INTEGER)");
-                        params.push(Value::Integer(db));
-                    }
-                    None => sql.push_str("ORDER BY id LIMIT CAST(?4 AS INTEGER)"),
+                if let Some(db) = p.db {
+                    sql.push_str("AND db = ?3 ");
+                    params.push(Value::Integer(db));
                 }
+                if let Some((db, key, ts, seq)) = &p.after {
+                    let n = params.len();
+                    sql.push_str(&format!(
+                        "AND (db, key, ts_ms, seq) > (?{}, ?{}, ?{}, ?{}) ",
+                        n + 1,
+                        n + 2,
+                        n + 3,
+                        n + 4
+                    ));
+                    params.push(Value::Integer(*db));
+                    params.push(key.clone());
+                    params.push(Value::Integer(*ts));
+                    params.push(Value::Integer(*seq));
+                }
+                sql.push_str(&format!(
+                    "ORDER BY db, key, ts_ms, seq LIMIT CAST(?{} AS INTEGER)",
+                    params.len() + 1
+                ));
             }
         }
         params.push(Value::Integer(PAGE));
@@ -292,7 +345,7 @@ impl HistoryCursor<'_> {
         self.rows.clear();
         self.at = 0;
         while let Some(r) = rows.next()? {
-            let id: i64 = r.get(0)?;
+            let seq: i64 = r.get(0)?;
             let ts: i64 = r.get(5)?;
             let ty: Option<i64> = r.get(6)?;
             let blob: Option<Vec<u8>> = r.get(7)?;
@@ -314,14 +367,16 @@ impl HistoryCursor<'_> {
                     json,
                     r.get(8)?,
                 ],
-                ts,
-                id,
+                seq,
             });
         }
         self.done = (self.rows.len() as i64) < PAGE;
         if let Some(last) = self.rows.last() {
-            self.plan.after_ts = last.ts;
-            self.plan.after_id = last.id;
+            let db = match last.values[0] {
+                Value::Integer(db) => db,
+                _ => 0,
+            };
+            self.plan.after = Some((db, last.values[1].clone(), ts_of(last), last.seq));
         }
         Ok(())
     }
@@ -346,7 +401,6 @@ unsafe impl VTabCursor for HistoryCursor<'_> {
         let mut plan = Plan {
             low: i64::MIN,
             high: i64::MAX,
-            after_ts: i64::MIN,
             ..Plan::default()
         };
         if let Some(v) = take(HAS_DB)? {
@@ -448,6 +502,6 @@ unsafe impl VTabCursor for HistoryCursor<'_> {
     }
 
     fn rowid(&self) -> rusqlite::Result<i64> {
-        Ok(self.rows.get(self.at).map_or(0, |r| r.id))
+        Ok(self.rows.get(self.at).map_or(0, rowid_of))
     }
 }

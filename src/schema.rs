@@ -9,7 +9,7 @@ use rusqlite::Connection;
 use crate::error::Result;
 
 /// The schema version this build writes.
-pub const VERSION: i64 = 5;
+pub const VERSION: i64 = 6;
 
 /// The base schema, then the migrations after it: (version reached, SQL). A new file runs
 /// them all (each later one is then a no-op on empty tables).
@@ -26,11 +26,27 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     // Rank rows become a tree of counts; every large set's rows are rebuilt.
     (5, include_str!("../sql/migrations/0005_zset_rank_tree.sql")),
+    // History entries clustered by key, numbered per key (`seq`).
+    (6, include_str!("../sql/migrations/0006_history_by_key.sql")),
 ];
 
 /// The last version that changed the rank rows' layout: a file below it gets the rows of
 /// its large sorted sets built once its migrations ran.
 const RANKS_CHANGED: i64 = 5;
+
+/// The version that clusters history by key. Its file rebuilds the table; a file whose
+/// table is already clustered (its version number set back by hand) skips it.
+const HISTORY_BY_KEY: i64 = 6;
+
+/// Whether `redlite_history` already has the clustered layout (a `seq` column).
+fn history_by_key(conn: &Connection) -> Result<bool> {
+    let n: i64 = conn.query_row(
+        "SELECT count(*) FROM pragma_table_info('redlite_history') WHERE name = 'seq'",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(n > 0)
+}
 
 const VIEWS: &str = include_str!("../sql/views.sql");
 
@@ -73,7 +89,7 @@ fn migrate(conn: &Connection) -> Result<()> {
     // Re-read under the write lock: another process may have migrated meanwhile.
     let start: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     for &(version, sql) in MIGRATIONS {
-        if version > start {
+        if version > start && !(version == HISTORY_BY_KEY && history_by_key(conn)?) {
             conn.execute_batch(sql)?;
         }
     }

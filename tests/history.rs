@@ -187,7 +187,7 @@ fn rename_records_both_names_and_expiry_records_an_expire() {
     let ops = |db: &Db, k: &str| -> Vec<String> {
         let mut stmt = db
             .conn
-            .prepare("SELECT op || ':' || coalesce(type, '-') FROM redlite_history WHERE key = ?1 ORDER BY id")
+            .prepare("SELECT op || ':' || coalesce(type, '-') FROM redlite_history WHERE key = ?1 ORDER BY ts_ms, seq")
             .unwrap();
         stmt.query_map([k], |r| r.get(0))
             .unwrap()
@@ -303,16 +303,19 @@ fn the_history_table_reads_through_the_index() {
         rows.map(Result::unwrap).collect::<Vec<_>>().join(";")
     };
     let outer = plan("SELECT * FROM redis_history WHERE key = 'cart:7' AND ts_ms > 5");
-    assert!(outer.contains("redlite_history_key"), "{outer}");
-    // And the statement the table runs inside uses the index, not a scan.
+    assert!(outer.contains("redlite_history primary key"), "{outer}");
+    // And the statement the table runs inside searches the primary key, not a scan.
     let inner = plan(
-        "SELECT id FROM redlite_history WHERE key = 'k' AND ts_ms >= 1 AND ts_ms <= 2 \
-         AND (ts_ms > 0 OR (ts_ms = 0 AND id > 0)) AND db = 0 ORDER BY ts_ms, id LIMIT 5",
+        "SELECT seq FROM redlite_history WHERE key = 'k' AND ts_ms >= 1 AND ts_ms <= 2 \
+         AND (ts_ms, seq) > (0, 0) AND db = 0 ORDER BY ts_ms, seq LIMIT 5",
     );
     assert!(
-        inner.contains("INDEX redlite_history_key (db=? AND key=?"),
+        inner.contains(
+            "SEARCH redlite_history USING PRIMARY KEY (db=? AND key=? AND ts_ms>? AND ts_ms<?)"
+        ),
         "{inner}"
     );
+    assert!(!inner.contains("TEMP B-TREE"), "{inner}");
     let at: String = conn
         .query_row("SELECT redis_history_at('cart:7', ?1)", [T0 + 3], |r| {
             r.get(0)
@@ -431,7 +434,7 @@ fn every_type_records_its_snapshot_and_getat_answers_in_its_natural_shape() {
     let last_s: Option<String> = db
         .conn
         .query_row(
-            "SELECT type FROM redlite_history WHERE key = 's' ORDER BY id DESC LIMIT 1",
+            "SELECT type FROM redlite_history WHERE key = 's' ORDER BY ts_ms DESC, seq DESC LIMIT 1",
             [],
             |r| r.get(0),
         )

@@ -634,7 +634,7 @@ fn history_records_stream_writes() {
     ]);
     let ops: Vec<String> = db
         .conn
-        .prepare("SELECT op FROM redlite_history WHERE key = 's' ORDER BY id")
+        .prepare("SELECT op FROM redlite_history WHERE key = 's' ORDER BY ts_ms, seq")
         .unwrap()
         .query_map([], |r| r.get(0))
         .unwrap()
