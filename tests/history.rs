@@ -3,6 +3,7 @@
 mod common;
 
 use common::{Db, T0};
+use redlite::history::Snapshot;
 
 fn entries(db: &Db, key: &str) -> i64 {
     db.conn
@@ -94,6 +95,152 @@ fn retention_by_count_and_by_time() {
             "(error) ERR unknown subcommand 'NOPE'. Try HISTORY HELP.",
         ),
     ]);
+}
+
+/// The values of a string key's entries, oldest first, quoted as replies show them.
+fn values(db: &Db, key: &str) -> Vec<String> {
+    let mut stmt = db
+        .conn
+        .prepare("SELECT value FROM redlite_history WHERE key = ?1 ORDER BY ts_ms, seq")
+        .unwrap();
+    let rows = stmt.query_map([key], |r| r.get::<_, Vec<u8>>(0)).unwrap();
+    rows.map(|blob| match Snapshot::decode(&blob.unwrap()) {
+        Some(Snapshot::String(v)) => format!("{:?}", String::from_utf8_lossy(&v)),
+        other => panic!("not a string snapshot: {other:?}"),
+    })
+    .collect()
+}
+
+#[test]
+fn lowered_count_retention_drops_the_surplus_at_the_next_write() {
+    let mut db = Db::new();
+    db.script(&[("HISTORY ENABLE KEY c RETENTION COUNT 5", "OK")]);
+    for i in 1..=8 {
+        db.run(&format!("SET c {i}"));
+    }
+    assert_eq!(
+        values(&db, "c"),
+        ["\"4\"", "\"5\"", "\"6\"", "\"7\"", "\"8\""]
+    );
+    db.script(&[("HISTORY ENABLE KEY c RETENTION COUNT 2", "OK")]);
+    // Lowering keeps what is there until the key's next write, which keeps the newest 2.
+    assert_eq!(entries(&db, "c"), 5);
+    db.run("SET c 9");
+    assert_eq!(values(&db, "c"), ["\"8\"", "\"9\""]);
+    db.run("SET c 10");
+    assert_eq!(values(&db, "c"), ["\"9\"", "\"10\""]);
+    // Raised again: entries accumulate up to the new count.
+    db.script(&[("HISTORY ENABLE KEY c RETENTION COUNT 4", "OK")]);
+    for i in 11..=14 {
+        db.run(&format!("SET c {i}"));
+    }
+    assert_eq!(values(&db, "c"), ["\"11\"", "\"12\"", "\"13\"", "\"14\""]);
+}
+
+#[test]
+fn a_large_count_keeps_exactly_the_newest_entries() {
+    let mut db = Db::new();
+    db.script(&[("HISTORY ENABLE GLOBAL RETENTION COUNT 1000", "OK")]);
+    for i in 0..1200 {
+        db.run(&format!("SET big {i}"));
+    }
+    assert_eq!(entries(&db, "big"), 1000);
+    let v = values(&db, "big");
+    assert_eq!((v[0].as_str(), v[999].as_str()), ("\"200\"", "\"1199\""));
+    // A deletion and a new key of the same name count against the same retention.
+    db.script(&[("DEL big", "(integer) 1"), ("SET big again", "OK")]);
+    assert_eq!(entries(&db, "big"), 1000);
+    assert_eq!(db.run("HISTORY GETAT big 9999999999999"), "\"again\"");
+}
+
+#[test]
+fn entries_never_go_back_in_time() {
+    let mut db = Db::new();
+    db.script(&[("HISTORY ENABLE GLOBAL", "OK")]);
+    db.clock.advance(100);
+    db.script(&[("SET k first", "OK")]);
+    // The clock steps back: the next entry takes its predecessor's time, so it still
+    // reads as the newest state.
+    db.clock.set(T0);
+    db.script(&[("SET k second", "OK")]);
+    let times: Vec<i64> = {
+        let mut stmt = db
+            .conn
+            .prepare("SELECT ts_ms FROM redlite_history WHERE key = 'k' ORDER BY version")
+            .unwrap();
+        let rows = stmt.query_map([], |r| r.get(0)).unwrap();
+        rows.map(Result::unwrap).collect()
+    };
+    assert_eq!(times, [T0 + 100, T0 + 100]);
+    db.script(&[
+        (&format!("HISTORY GETAT k {}", T0 + 100), "\"second\""),
+        (&format!("HISTORY GETAT k {}", T0 + 99), "(nil)"),
+    ]);
+    assert_eq!(db.run("HISTORY GET k LIMIT 1").contains("second"), true);
+}
+
+#[test]
+fn a_file_with_rowid_history_is_numbered_per_key_when_opened() {
+    let mut db = Db::new();
+    // As schema version 5 left a file: a rowid table and an index on (db, key, ts_ms).
+    // Two entries of `a` share a millisecond; their ids order them.
+    db.conn
+        .execute_batch(&format!(
+            "DROP TABLE redlite_history;
+             CREATE TABLE redlite_history (id INTEGER PRIMARY KEY, db INTEGER NOT NULL,
+               key ANY NOT NULL, version INTEGER NOT NULL, op TEXT NOT NULL,
+               ts_ms INTEGER NOT NULL, type INTEGER, value BLOB, expire_at INTEGER) STRICT;
+             CREATE INDEX redlite_history_key ON redlite_history (db, key, ts_ms);
+             INSERT INTO redlite_history (id, db, key, version, op, ts_ms, type, value)
+               VALUES (10, 0, 'a', 2, 'set', {t1}, 1, X'81A6537472696E67C4016E'),
+                      (3, 0, 'a', 1, 'set', {t0}, 1, X'81A6537472696E67C4016D'),
+                      (11, 0, 'a', 3, 'set', {t1}, 1, X'81A6537472696E67C4016F'),
+                      (5, 1, 'a', 1, 'set', {t0}, 1, X'81A6537472696E67C40178');
+             PRAGMA user_version = 5;",
+            t0 = T0,
+            t1 = T0 + 1
+        ))
+        .unwrap();
+    redlite::schema::ensure(&db.conn).unwrap();
+    let rows: Vec<(i64, i64, i64, String)> = {
+        let mut stmt = db
+            .conn
+            .prepare(
+                "SELECT db, seq, version, hex(value) FROM redlite_history \
+                 ORDER BY db, key, ts_ms, seq",
+            )
+            .unwrap();
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap();
+        rows.map(Result::unwrap).collect()
+    };
+    // The snapshots are MessagePack of {"String": <bin>}: m, n, o in db 0, x in db 1.
+    assert_eq!(
+        rows,
+        [
+            (0, 1, 1, "81A6537472696E67C4016D".to_string()),
+            (0, 2, 2, "81A6537472696E67C4016E".to_string()),
+            (0, 3, 3, "81A6537472696E67C4016F".to_string()),
+            (1, 1, 1, "81A6537472696E67C40178".to_string()),
+        ]
+    );
+    // The next entry of `a` continues the numbering, and reads see the converted rows.
+    db.clock.advance(10);
+    db.script(&[
+        ("HISTORY ENABLE KEY a", "OK"),
+        ("SET a p", "OK"),
+        (&format!("HISTORY GETAT a {}", T0 + 1), "\"o\""),
+    ]);
+    let seq: i64 = db
+        .conn
+        .query_row(
+            "SELECT max(seq) FROM redlite_history WHERE db = 0 AND key = 'a'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(seq, 4);
 }
 
 #[test]
