@@ -179,6 +179,7 @@ fn main() {
         group_commit_ceiling(&dir);
     }
     history_cost(&dir);
+    history_capacity(&dir);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -231,6 +232,55 @@ fn history_cost(dir: &std::path::Path) {
             b / a,
             c / a
         );
+    }
+}
+
+/// Retention at capacity: each of 10 keys already holds `n` entries under `RETENTION COUNT
+/// n`, so every timed write adds one entry and drops the oldest. The cost should not grow
+/// with n.
+fn history_capacity(dir: &std::path::Path) {
+    let ten_keys = |i: usize| (format!("key:{}", i % 10), format!("value-{i}"));
+    println!();
+    println!("History at capacity: `SELECT redis_set(?1, ?2)` on 10 keys that each hold `RETENTION COUNT n` entries, ns/op, medians of {ROUNDS} interleaved rounds");
+    println!();
+    println!("| n | mode | history off | history on | on/off |");
+    println!("|---:|---|---:|---:|---:|");
+    for n in [10, 1000] {
+        let off = open(&dir.join(format!("cap-off-{n}.db")));
+        let on = open(&dir.join(format!("cap-on-{n}.db")));
+        on.query_row(
+            &format!("SELECT redis('HISTORY', 'ENABLE', 'GLOBAL', 'RETENTION', 'COUNT', {n})"),
+            [],
+            |_| Ok(()),
+        )
+        .unwrap();
+        // Fill every key to capacity (and past the configuration's first transaction).
+        for conn in [&off, &on] {
+            conn.query_row("SELECT redis_set('warm', 'up')", [], |_| Ok(()))
+                .unwrap();
+            conn.execute_batch("BEGIN").unwrap();
+            let mut stmt = conn.prepare("SELECT redis_set(?1, ?2)").unwrap();
+            for i in 0..10 * (n + 1) {
+                let (k, v) = ten_keys(i);
+                stmt.query_row([k, v], |_| Ok(())).unwrap();
+            }
+            drop(stmt);
+            conn.execute_batch("COMMIT").unwrap();
+        }
+        for in_tx in [true, false] {
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            for _ in 0..ROUNDS {
+                a.push(time(&off, "SELECT redis_set(?1, ?2)", ten_keys, in_tx).unwrap());
+                b.push(time(&on, "SELECT redis_set(?1, ?2)", ten_keys, in_tx).unwrap());
+            }
+            let (a, b) = (median(a), median(b));
+            let mode = if in_tx {
+                "one transaction"
+            } else {
+                "autocommit"
+            };
+            println!("| {n} | {mode} | {a:.0} | {b:.0} | {:.2} |", b / a);
+        }
     }
 }
 
