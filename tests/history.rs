@@ -429,6 +429,15 @@ fn the_history_table_reads_through_the_index() {
         600
     );
     assert_eq!(count("SELECT count(*) FROM redis_history"), 1200);
+    // The same reads with the database given (pages of 512 rows, resumed by position).
+    assert_eq!(
+        count("SELECT count(*) FROM redis_history WHERE key = 'cart:7' AND db = 0"),
+        600
+    );
+    assert_eq!(
+        count("SELECT count(DISTINCT value) FROM redis_history WHERE db = 0"),
+        1200
+    );
     let since = T0 + 1001;
     assert_eq!(
         count(&format!(
