@@ -402,21 +402,23 @@ fn ends(cx: &Ctx, db: i64, key: &rusqlite::types::ToSqlOutput<'_>) -> Result<Opt
           WHERE db = ?1 AND key = ?2 ORDER BY ts_ms, seq LIMIT 1)",
     )?;
     let mut rows = stmt.query(params![db, key])?;
-    let mut ends: Option<Ends> = None;
+    // Rows are told apart by their tag, not by the order UNION ALL happens to use.
+    let (mut newest, mut oldest) = (None, None);
     while let Some(r) = rows.next()? {
-        let (which, ts, seq): (i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
-        let e = ends.get_or_insert(Ends {
-            newest_ts: ts,
-            newest_seq: seq,
-            newest_version: r.get(3)?,
-            oldest_ts: ts,
-            oldest_seq: seq,
-        });
-        if which == 1 {
-            (e.oldest_ts, e.oldest_seq) = (ts, seq);
+        let (ts, seq): (i64, i64) = (r.get(1)?, r.get(2)?);
+        if r.get::<_, i64>(0)? == 0 {
+            newest = Some((ts, seq, r.get::<_, i64>(3)?));
+        } else {
+            oldest = Some((ts, seq));
         }
     }
-    Ok(ends)
+    Ok(newest.zip(oldest).map(|((nt, ns, nv), (ot, os))| Ends {
+        newest_ts: nt,
+        newest_seq: ns,
+        newest_version: nv,
+        oldest_ts: ot,
+        oldest_seq: os,
+    }))
 }
 
 /// Appends one entry for `name` (a live key's `state`, or `None` for a deletion) and
