@@ -210,6 +210,9 @@ struct Plan {
 
 struct Row {
     values: [Value; 8],
+    /// The row's place in the table: (db, ts_ms, seq) after its key, `values[1]`.
+    db: i64,
+    ts: i64,
     seq: i64,
 }
 
@@ -224,30 +227,20 @@ struct HistoryCursor<'vtab> {
     phantom: PhantomData<&'vtab HistoryTab>,
 }
 
-fn ts_of(row: &Row) -> i64 {
-    match row.values[4] {
-        Value::Integer(ts) => ts,
-        _ => 0,
-    }
-}
-
 /// A row's rowid: entries have no integer key of their own, and SQLite may use rowids to
 /// drop duplicates between the scans of an OR, so this is a hash of the primary key,
 /// the same in every scan.
 fn rowid_of(row: &Row) -> i64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    if let Value::Integer(db) = row.values[0] {
-        db.hash(&mut h);
-    }
+    row.db.hash(&mut h);
+    // Keys are stored as TEXT or BLOB.
     match &row.values[1] {
         Value::Text(t) => t.as_bytes().hash(&mut h),
         Value::Blob(b) => b.hash(&mut h),
-        Value::Integer(i) => i.to_string().as_bytes().hash(&mut h),
-        other => format!("{other:?}").hash(&mut h),
+        _ => {}
     }
-    ts_of(row).hash(&mut h);
-    row.seq.hash(&mut h);
+    (row.ts, row.seq).hash(&mut h);
     h.finish() as i64
 }
 
@@ -346,6 +339,7 @@ impl HistoryCursor<'_> {
         self.at = 0;
         while let Some(r) = rows.next()? {
             let seq: i64 = r.get(0)?;
+            let db: i64 = r.get(1)?;
             let ts: i64 = r.get(5)?;
             let ty: Option<i64> = r.get(6)?;
             let blob: Option<Vec<u8>> = r.get(7)?;
@@ -358,7 +352,7 @@ impl HistoryCursor<'_> {
                 .map_or(Value::Null, |t| Value::Text(t.name().to_string()));
             self.rows.push(Row {
                 values: [
-                    r.get(1)?,
+                    Value::Integer(db),
                     r.get(2)?,
                     r.get(3)?,
                     r.get(4)?,
@@ -367,16 +361,14 @@ impl HistoryCursor<'_> {
                     json,
                     r.get(8)?,
                 ],
+                db,
+                ts,
                 seq,
             });
         }
         self.done = (self.rows.len() as i64) < PAGE;
         if let Some(last) = self.rows.last() {
-            let db = match last.values[0] {
-                Value::Integer(db) => db,
-                _ => 0,
-            };
-            self.plan.after = Some((db, last.values[1].clone(), ts_of(last), last.seq));
+            self.plan.after = Some((last.db, last.values[1].clone(), last.ts, last.seq));
         }
         Ok(())
     }
