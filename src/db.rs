@@ -109,10 +109,33 @@ pub struct Ctx<'a> {
     pub op: Option<&'static str>,
     /// The history configuration, read at this command's first write lookup.
     history: Option<Arc<history_config::Config>>,
-    /// (id, db, key) of keys this command looked up or created for writing, kept while
-    /// history is on somewhere, so recording can tell a key without history by its name
-    /// without reading its row again.
-    pub(crate) names: Vec<(i64, i64, Vec<u8>)>,
+    /// Keys this command looked up or created for writing, kept while history is on
+    /// somewhere, so recording need not read their rows again.
+    pub(crate) names: Vec<Written>,
+}
+
+/// A key a command looked up or created for writing, as history needs it.
+#[derive(Debug, Clone)]
+pub(crate) struct Written {
+    /// `redlite_keys.id`.
+    pub id: i64,
+    /// Its database.
+    pub db: i64,
+    /// Its name.
+    pub key: Vec<u8>,
+    /// Its row after this command's changes, while every change went through the
+    /// methods that keep this up to date; `None` once the row changed some other way.
+    pub row: Option<WrittenRow>,
+    /// A string key's value as this command last wrote it.
+    pub string: Option<Vec<u8>>,
+}
+
+/// The parts of a key's row a history entry records.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WrittenRow {
+    pub ty: KeyType,
+    pub version: i64,
+    pub expire_at: Option<i64>,
 }
 
 /// A key a command changed.
@@ -143,6 +166,8 @@ pub struct KeyRow {
     /// Element count of a collection (0 for a string): `redlite_keys.len`, kept exact by
     /// every write, so lengths and random picks never count rows.
     pub len: i64,
+    /// Its version, bumped by every write.
+    pub version: i64,
 }
 
 impl<'a> Ctx<'a> {
@@ -169,12 +194,50 @@ impl<'a> Ctx<'a> {
         Ok(config)
     }
 
-    /// Remembers the name of a key this command writes, if history may need it.
-    fn note_name(&mut self, id: i64, db: i64, key: &[u8]) -> Result<()> {
+    /// Remembers a key this command writes, with its row as it is now when known, if
+    /// history may need it.
+    fn note_name(&mut self, id: i64, db: i64, key: &[u8], row: Option<WrittenRow>) -> Result<()> {
         if self.history_config()?.any {
-            self.names.push((id, db, key.to_vec()));
+            self.names.push(Written {
+                id,
+                db,
+                key: key.to_vec(),
+                row,
+                string: None,
+            });
         }
         Ok(())
+    }
+
+    /// The latest record of key `id` among the keys this command wrote.
+    pub(crate) fn written(&self, id: i64) -> Option<&Written> {
+        self.names.iter().rev().find(|w| w.id == id)
+    }
+
+    fn written_mut(&mut self, id: i64) -> Option<&mut Written> {
+        self.names.iter_mut().rev().find(|w| w.id == id)
+    }
+
+    /// Applies a change this command made to key `id`'s row to what it remembers of it.
+    fn note_change(&mut self, id: i64, change: impl FnOnce(&mut WrittenRow)) {
+        if let Some(row) = self.written_mut(id).and_then(|w| w.row.as_mut()) {
+            change(row);
+        }
+    }
+
+    /// Remembers the value this command wrote to string key `id`, if history may need it.
+    pub(crate) fn note_string(&mut self, id: i64, v: &[u8]) {
+        if let Some(w) = self.written_mut(id) {
+            w.string = Some(v.to_vec());
+        }
+    }
+
+    /// Forgets what this command knew of the rows it wrote: something changed them in a
+    /// way not followed, so recording reads them again.
+    fn forget_rows(&mut self) {
+        for w in &mut self.names {
+            w.row = None;
+        }
     }
 
     /// The selected database.
@@ -220,7 +283,12 @@ impl<'a> Ctx<'a> {
                 Ok(None)
             }
             Some(row) => {
-                self.note_name(row.id, db, key)?;
+                let written = WrittenRow {
+                    ty: row.ty,
+                    version: row.version,
+                    expire_at: row.expire_at,
+                };
+                self.note_name(row.id, db, key, Some(written))?;
                 Ok(Some(row))
             }
             None => Ok(None),
@@ -237,7 +305,7 @@ impl<'a> Ctx<'a> {
 
     fn raw_lookup(&self, db: i64, key: &[u8]) -> Result<Option<KeyRow>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT id, type, expire_at, len FROM redlite_keys WHERE db = ?1 AND key = ?2",
+            "SELECT id, type, expire_at, len, version FROM redlite_keys WHERE db = ?1 AND key = ?2",
         )?;
         let row = stmt
             .query_row(params![db, value::to_sql(key)], |r| {
@@ -246,15 +314,17 @@ impl<'a> Ctx<'a> {
                     r.get::<_, i64>(1)?,
                     r.get::<_, Option<i64>>(2)?,
                     r.get::<_, i64>(3)?,
+                    r.get::<_, i64>(4)?,
                 ))
             })
             .optional()?;
-        Ok(row.and_then(|(id, ty, expire_at, len)| {
+        Ok(row.and_then(|(id, ty, expire_at, len, version)| {
             KeyType::from_i64(ty).map(|ty| KeyRow {
                 id,
                 ty,
                 expire_at,
                 len,
+                version,
             })
         }))
     }
@@ -310,7 +380,12 @@ impl<'a> Ctx<'a> {
             self.now_ms
         ])?;
         let id = self.conn.last_insert_rowid();
-        self.note_name(id, db, key)?;
+        let row = WrittenRow {
+            ty,
+            version: 1,
+            expire_at,
+        };
+        self.note_name(id, db, key, Some(row))?;
         self.dirty.push(Dirty::Live(id));
         Ok(id)
     }
@@ -330,6 +405,7 @@ impl<'a> Ctx<'a> {
              WHERE id = ?1",
         )?;
         stmt.execute(params![id, self.now_ms, delta])?;
+        self.note_change(id, |row| row.version += 1);
         self.dirty.push(Dirty::Live(id));
         Ok(())
     }
@@ -361,6 +437,10 @@ impl<'a> Ctx<'a> {
              WHERE id = ?1",
         )?;
         stmt.execute(params![id, expire_at, self.now_ms])?;
+        self.note_change(id, |row| {
+            row.version += 1;
+            row.expire_at = expire_at;
+        });
         self.dirty.push(Dirty::Live(id));
         Ok(())
     }
@@ -374,7 +454,7 @@ impl<'a> Ctx<'a> {
                  updated_at = ?4 WHERE id = ?1",
             )?
             .execute(params![id, db, value::to_sql(new_key), self.now_ms])?;
-        self.note_name(id, db, new_key)?;
+        self.note_name(id, db, new_key, None)?;
         if let Some((db, key)) = old {
             self.dirty.push(Dirty::Deleted {
                 db,
@@ -419,6 +499,9 @@ impl<'a> Ctx<'a> {
             })
             .optional()?;
         if let Some((db, key)) = gone {
+            for w in self.names.iter_mut().filter(|w| w.id == id) {
+                w.row = None;
+            }
             self.dirty.push(Dirty::Deleted { db, key, expired });
         }
         Ok(())
@@ -428,6 +511,7 @@ impl<'a> Ctx<'a> {
     /// deletion only when history is on somewhere (FLUSHDB on a large database otherwise
     /// costs one statement).
     pub fn delete_all(&mut self, db: Option<i64>) -> Result<()> {
+        self.forget_rows();
         if self.history_config()?.any {
             let mut stmt = self.conn.prepare_cached(
                 "DELETE FROM redlite_keys WHERE ?1 IS NULL OR db = ?1 RETURNING db, key",
@@ -462,6 +546,7 @@ impl<'a> Ctx<'a> {
 
     /// Deletes up to `limit` expired keys (all databases); returns how many.
     pub fn sweep_expired(&mut self, limit: i64) -> Result<usize> {
+        self.forget_rows();
         let mut stmt = self.conn.prepare_cached(
             "DELETE FROM redlite_keys WHERE id IN \
              (SELECT id FROM redlite_keys WHERE expire_at <= ?1 LIMIT CAST(?2 AS INTEGER)) RETURNING db, key",

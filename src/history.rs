@@ -19,7 +19,7 @@ use serde_bytes::ByteBuf;
 use crate::args::Args;
 use crate::command::short::W;
 use crate::command::Spec;
-use crate::db::{Ctx, Dirty, KeyType};
+use crate::db::{Ctx, Dirty, KeyType, Written};
 use crate::error::{Error, Result};
 use crate::glob::glob_match;
 use crate::history_config::{self, Config};
@@ -293,6 +293,25 @@ fn live_key(cx: &Ctx, config: &Config, id: i64) -> Result<Option<LiveKey>> {
     }))
 }
 
+/// What this command knows of a key it wrote, when that is all a history entry needs:
+/// the row as the command left it and, for a string, the value it wrote.
+fn known_key(w: &Written, setting: Retention) -> Option<LiveKey> {
+    let row = w.row?;
+    let string = match row.ty {
+        KeyType::String => Some(w.string.clone()?),
+        _ => None,
+    };
+    Some(LiveKey {
+        id: w.id,
+        name: (w.db, w.key.clone()),
+        ty: row.ty as i64,
+        version: row.version,
+        expire_at: row.expire_at,
+        setting: Some(setting),
+        string,
+    })
+}
+
 // ---------------------------------------------------------------------------------------
 // Recording
 
@@ -317,17 +336,23 @@ pub fn record(cx: &mut Ctx, command: &'static str) -> Result<()> {
         let (name, state) = match d {
             Dirty::Live(id) => {
                 // A key this command looked up by name: when history is off for that name,
-                // there is nothing to read.
-                let known = cx.names.iter().rev().find(|(i, _, _)| *i == id);
-                if let Some((_, db, key)) = known {
-                    if config.setting_for(cx.conn, *db, key)?.is_none() {
-                        continue;
-                    }
-                }
-                match live_key(cx, &config, id)? {
-                    Some(live) => (live.name.clone(), Fate::Live(live)),
-                    None => continue,
-                }
+                // there is nothing to read; when the command followed every change to its
+                // row (and wrote a string's value), nothing to read either.
+                let live = match cx.written(id) {
+                    Some(w) => match config.setting_for(cx.conn, w.db, &w.key)? {
+                        None => continue,
+                        Some(setting) => known_key(w, setting),
+                    },
+                    None => None,
+                };
+                let live = match live {
+                    Some(live) => live,
+                    None => match live_key(cx, &config, id)? {
+                        Some(live) => live,
+                        None => continue,
+                    },
+                };
+                (live.name.clone(), Fate::Live(live))
             }
             Dirty::Deleted { db, key, expired } => ((db, key), Fate::Gone { expired }),
         };

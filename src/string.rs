@@ -52,7 +52,7 @@ fn read(cx: &Ctx, id: i64) -> Result<Vec<u8>> {
 /// Stores the value of string key `id`: an UPDATE of its row when the key already held a
 /// string (`existed`), else an INSERT. Not one upsert for both: an upsert that conflicts
 /// seeks the row twice (the failed insert, then its update).
-fn write_value(cx: &Ctx, id: i64, v: &[u8], existed: bool) -> Result<()> {
+fn write_value(cx: &mut Ctx, id: i64, v: &[u8], existed: bool) -> Result<()> {
     let sql = if existed {
         "UPDATE redlite_strings SET value = ?2 WHERE key_id = ?1"
     } else {
@@ -61,6 +61,7 @@ fn write_value(cx: &Ctx, id: i64, v: &[u8], existed: bool) -> Result<()> {
     cx.conn
         .prepare_cached(sql)?
         .execute(params![id, value::to_sql(v)])?;
+    cx.note_string(id, v);
     Ok(())
 }
 

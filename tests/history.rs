@@ -813,3 +813,102 @@ fn thousands_of_key_levels_are_read_per_key() {
     assert_eq!(count(&a, "k0"), 1);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// The newest entry of `key`: (version, expire_at, snapshot).
+fn newest(db: &Db, key: &str) -> (i64, Option<i64>, Option<Snapshot>) {
+    db.conn
+        .query_row(
+            "SELECT version, expire_at, value FROM redlite_history WHERE key = ?1 \
+             ORDER BY ts_ms DESC, seq DESC LIMIT 1",
+            [key],
+            |r| {
+                let blob: Option<Vec<u8>> = r.get(2)?;
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    blob.and_then(|b| Snapshot::decode(&b)),
+                ))
+            },
+        )
+        .unwrap()
+}
+
+/// The key's row as stored: (version, expire_at).
+fn row(db: &Db, key: &str) -> (i64, Option<i64>) {
+    db.conn
+        .query_row(
+            "SELECT version, expire_at FROM redlite_keys WHERE key = ?1",
+            [key],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+}
+
+#[test]
+fn each_entry_holds_the_row_and_value_its_write_left() {
+    // Writes record the version, expiry and value the command itself knows, without
+    // reading the row back: after every write, the entry must match the stored row.
+    let mut db = Db::new();
+    db.script(&[("HISTORY ENABLE GLOBAL", "OK")]);
+    let string_writes = [
+        "SET s a",
+        "SET s b EX 100",
+        "SET s c KEEPTTL",
+        "APPEND s d",
+        "SETRANGE s 0 zz",
+        "GETEX s PX 5000",
+        "PEXPIRE s 9000",
+        "GETEX s PERSIST",
+        "SET s 10",
+        "INCR s",
+        "INCRBY s 5",
+        "DECR s",
+        "INCRBYFLOAT s 0.5",
+        "GETSET s fresh",
+        "SET s again PXAT 1767225700000",
+        "PERSIST s",
+        "MSET s one s two",
+        "SETEX s 50 three",
+        "PSETEX s 50 four",
+        "SET s five GET",
+        "HSET s f v",
+        "SET s over-a-hash",
+        "EXPIRE s 30",
+    ];
+    for write in string_writes {
+        if write == "HSET s f v" {
+            db.run("DEL s");
+        }
+        let reply = db.run(write);
+        assert!(!reply.starts_with("(error)"), "{write}: {reply}");
+        let (version, expire_at, snapshot) = newest(&db, "s");
+        assert_eq!((version, expire_at), row(&db, "s"), "after {write}");
+        match snapshot {
+            Some(Snapshot::String(v)) => {
+                let get = db.run("GET s");
+                assert_eq!(
+                    format!("{:?}", String::from_utf8_lossy(&v)),
+                    get,
+                    "after {write}"
+                );
+            }
+            Some(Snapshot::Hash(pairs)) => assert_eq!(write, "HSET s f v", "{pairs:?}"),
+            other => panic!("after {write}: {other:?}"),
+        }
+    }
+    // The hash was replaced by a new key (version 1), then EXPIRE wrote it.
+    assert_eq!(row(&db, "s").0, 2);
+    for write in [
+        "HSET h a 1",
+        "HSET h b 2",
+        "HDEL h a",
+        "EXPIRE h 100",
+        "HINCRBY h b 3",
+    ] {
+        db.run(write);
+        let (version, expire_at, snapshot) = newest(&db, "h");
+        assert_eq!((version, expire_at), row(&db, "h"), "after {write}");
+        assert!(matches!(snapshot, Some(Snapshot::Hash(_))), "after {write}");
+    }
+    assert_eq!(db.run(&format!("HISTORY GETAT h {T0}")), "[\"b\",\"5\"]");
+}
