@@ -522,7 +522,19 @@ impl Writer {
             // Block for the first message, then take whatever else is already queued.
             // While clients are blocked, wake up regularly to notice other processes'
             // writes, and look for them before each batch too.
-            let first = if self.signals.blocked.is_empty() {
+            let first = if self.signals.blocked.is_empty() && WAL_FRAMES.get() > 0 {
+                // Frames wait in the WAL: when no write comes for a while, fold them back
+                // into the database file, so that readers, who then ignore the WAL, read
+                // mapped pages instead of looking each page up in the WAL.
+                match rx.recv_timeout(IDLE_CHECKPOINT) {
+                    Ok(m) => Some(m),
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.checkpoint_passive(true);
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            } else if self.signals.blocked.is_empty() {
                 match rx.recv() {
                     Ok(m) => Some(m),
                     Err(_) => break,
@@ -1012,17 +1024,36 @@ impl Writer {
             let _ = tx.send(reply);
         }
         if WAL_FRAMES.get() >= CHECKPOINT_FRAMES {
-            WAL_FRAMES.set(0);
-            // PASSIVE: copies what no reader still needs and never waits for a lock.
-            if let Err(e) = self
-                .conn
-                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
-            {
-                tracing::warn!("checkpoint failed: {e}");
-            }
+            self.checkpoint_passive(false);
+        }
+    }
+
+    /// Copies the WAL's frames into the database file, as far as no reader still needs
+    /// them (PASSIVE never waits for a lock). With `until_done`, a checkpoint that could
+    /// not copy everything is tried again at the next idle moment.
+    fn checkpoint_passive(&self, until_done: bool) {
+        WAL_FRAMES.set(0);
+        // (busy, frames in the WAL, frames copied).
+        match self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                Ok((r.get::<_, i32>(1)?, r.get::<_, i32>(2)?))
+            }) {
+            Ok((log, copied)) if until_done && copied < log => WAL_FRAMES.set(log),
+            Ok(_) => {}
+            Err(e) => tracing::warn!("checkpoint failed: {e}"),
         }
     }
 }
+
+/// How long the writer waits without a write before it checkpoints what the WAL holds.
+/// Readers ignore a WAL that is wholly copied back, so reads after a burst of writes find
+/// their pages in the mapped file rather than through the WAL index and `pread`
+/// (`redis-benchmark` GET -P 16 after 100,000 SETs: 345,000/s with the WAL, 475,000/s
+/// after a checkpoint). Short, so a read-mostly phase gains from it early; a writer busier
+/// than once per this interval never reaches it and checkpoints every
+/// [`CHECKPOINT_FRAMES`] instead.
+const IDLE_CHECKPOINT: Duration = Duration::from_millis(20);
 
 /// WAL frames that trigger the writer's checkpoint. SQLite's default is 1,000; at 4,000
 /// (16 MiB of 4 KiB pages) a page written by many batches is copied to the database once
