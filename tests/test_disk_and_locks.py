@@ -1,7 +1,9 @@
-"""The server under a full disk and under another process's write lock: writes fail with a
-clear error, reads keep working, nothing acknowledged is lost, writes resume."""
+"""The server and its files: under a full disk and under another process's write lock,
+writes fail with a clear error, reads keep working, nothing acknowledged is lost, writes
+resume; and a quiet writer folds the WAL back into the database file."""
 
 import os
+import shutil
 import sqlite3
 import subprocess
 import threading
@@ -85,5 +87,30 @@ def test_a_foreign_write_lock_makes_writes_wait_then_fail_clearly(tmp_path):
         assert 4.0 <= result["seconds"] < 15.0, result["seconds"]
         assert c.command("SET", "k", "after") == "OK"
         assert c.command("GET", "k") == b"after"
+    finally:
+        stop(proc)
+
+
+def test_a_quiet_writer_folds_the_wal_back_into_the_database_file(tmp_path):
+    # Readers ignore a WAL that is wholly copied back, so the server checkpoints when
+    # writes pause. The database file alone (without its -wal) then holds every write.
+    port, proc = start_redlite(tmp_path)
+    try:
+        c = resp.Conn(port, timeout=30)
+        for i in range(50):
+            assert c.command("SET", f"k{i}", f"v{i}") == "OK"
+        time.sleep(0.5)
+        copy = tmp_path / "copy.db"
+        shutil.copyfile(tmp_path / "redlite.db", copy)  # no -wal, no -shm
+        plain = sqlite3.connect(str(copy))
+        count = plain.execute(
+            "SELECT count(*) FROM redlite_keys k JOIN redlite_strings s ON s.key_id = k.id "
+            "WHERE k.key LIKE 'k%'").fetchone()[0]
+        value = plain.execute(
+            "SELECT s.value FROM redlite_keys k JOIN redlite_strings s ON s.key_id = k.id "
+            "WHERE k.key = 'k49'").fetchone()[0]
+        plain.close()
+        assert (count, value) == (50, "v49")
+        assert c.command("GET", "k49") == b"v49"
     finally:
         stop(proc)
