@@ -16,6 +16,7 @@ use std::sync::Arc;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::error::{Error, Result};
+use crate::history::Retention;
 use crate::{history_config, value};
 
 /// Number of logical databases (`SELECT 0` … `SELECT 15`).
@@ -123,6 +124,8 @@ pub(crate) struct Written {
     pub db: i64,
     /// Its name.
     pub key: Vec<u8>,
+    /// The history setting for its name; `None` when history is off for it.
+    pub setting: Option<Retention>,
     /// Its row after this command's changes, while every change went through the
     /// methods that keep this up to date; `None` once the row changed some other way.
     pub row: Option<WrittenRow>,
@@ -197,11 +200,14 @@ impl<'a> Ctx<'a> {
     /// Remembers a key this command writes, with its row as it is now when known, if
     /// history may need it.
     fn note_name(&mut self, id: i64, db: i64, key: &[u8], row: Option<WrittenRow>) -> Result<()> {
-        if self.history_config()?.any {
+        let config = self.history_config()?;
+        if config.any {
+            let setting = config.setting_for(self.conn, db, key)?;
             self.names.push(Written {
                 id,
                 db,
                 key: key.to_vec(),
+                setting,
                 row,
                 string: None,
             });
@@ -227,7 +233,7 @@ impl<'a> Ctx<'a> {
 
     /// Remembers the value this command wrote to string key `id`, if history may need it.
     pub(crate) fn note_string(&mut self, id: i64, v: &[u8]) {
-        if let Some(w) = self.written_mut(id) {
+        if let Some(w) = self.written_mut(id).filter(|w| w.setting.is_some()) {
             w.string = Some(v.to_vec());
         }
     }

@@ -339,7 +339,7 @@ pub fn record(cx: &mut Ctx, command: &'static str) -> Result<()> {
                 // there is nothing to read; when the command followed every change to its
                 // row (and wrote a string's value), nothing to read either.
                 let live = match cx.written(id) {
-                    Some(w) => match config.setting_for(cx.conn, w.db, &w.key)? {
+                    Some(w) => match w.setting {
                         None => continue,
                         Some(setting) => known_key(w, setting),
                     },
