@@ -1,5 +1,6 @@
 //! The SQLite side of the server: one writer thread with group commit, a pool of reader
-//! threads, and (for `appendfsync everysec`) a thread that fsyncs the WAL once a second.
+//! threads, a thread that checkpoints the WAL when the writer asks, and (for
+//! `appendfsync everysec`) a thread that fsyncs the WAL once a second.
 //!
 //! No SQLite call ever runs on a tokio worker: connection tasks hand a [`Task`] to a thread
 //! here and await a oneshot reply, so a slow statement or a lock wait (another process
@@ -211,6 +212,8 @@ impl Engine {
                 .push(open_connection(&db_path, config.appendfsync, false).map_err(open_err)?);
         }
 
+        let checkpointer_conn = open_checkpointer(&db_path).map_err(open_err)?;
+
         let stats = Arc::new(EngineStats::default());
         stats
             .last_save
@@ -223,6 +226,8 @@ impl Engine {
         let (fsync_tx, fsync_rx) = crossbeam_channel::bounded(1);
         let mut threads = Vec::new();
 
+        // One pending request at most: a request made while one waits adds nothing.
+        let (checkpoint_tx, checkpoint_rx) = crossbeam_channel::bounded(1);
         let writer = Writer {
             conn: writer_conn,
             clock: clock.clone(),
@@ -230,8 +235,13 @@ impl Engine {
             sweep_queued: sweep_queued.clone(),
             signals: signals.clone(),
             data_version: Cell::new(None),
+            checkpointer: checkpoint_tx,
+            requested_at: Cell::new(0),
         };
         threads.push(spawn("redlite-writer", move || writer.run(writer_rx))?);
+        threads.push(spawn("redlite-checkpoint", move || {
+            checkpoint_loop(checkpointer_conn, &checkpoint_rx)
+        })?);
         for (i, conn) in reader_conns.into_iter().enumerate() {
             let rx = reader_rx.clone();
             let clock = clock.clone();
@@ -491,6 +501,10 @@ struct Writer {
     /// `PRAGMA data_version` last seen while clients were blocked (None while none is):
     /// it changes when another process commits, never for this connection's commits.
     data_version: Cell<Option<i64>>,
+    /// Asks the checkpoint thread for a checkpoint.
+    checkpointer: Sender<()>,
+    /// WAL frames when the writer last asked for one.
+    requested_at: Cell<i32>,
 }
 
 /// The replies of the group commit being built, held back until it commits.
@@ -1023,8 +1037,20 @@ impl Writer {
         for (tx, reply) in batch.replies.drain(..) {
             let _ = tx.send(reply);
         }
-        if WAL_FRAMES.get() >= CHECKPOINT_FRAMES {
+        let frames = WAL_FRAMES.get();
+        if frames < self.requested_at.get() {
+            // The WAL started over.
+            self.requested_at.set(0);
+        }
+        if frames >= MAX_WAL_FRAMES {
+            // The checkpoint thread copies frames while this thread appends more, so the
+            // WAL is never wholly copied at the moment a batch begins, which is when SQLite
+            // starts it over. Copy the rest here, between batches: the WAL then restarts.
             self.checkpoint_passive(false);
+            self.requested_at.set(0);
+        } else if frames >= self.requested_at.get() + CHECKPOINT_FRAMES {
+            self.requested_at.set(frames);
+            let _ = self.checkpointer.try_send(());
         }
     }
 
@@ -1032,14 +1058,20 @@ impl Writer {
     /// them (PASSIVE never waits for a lock). With `until_done`, a checkpoint that could
     /// not copy everything is tried again at the next idle moment.
     fn checkpoint_passive(&self, until_done: bool) {
-        WAL_FRAMES.set(0);
-        // (busy, frames in the WAL, frames copied).
+        let frames = WAL_FRAMES.replace(0);
+        // (busy, frames in the WAL, frames copied); busy when the checkpoint thread is at
+        // it, and then the WAL is as it was.
         match self
             .conn
             .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-                Ok((r.get::<_, i32>(1)?, r.get::<_, i32>(2)?))
+                Ok((
+                    r.get::<_, i32>(0)?,
+                    r.get::<_, i32>(1)?,
+                    r.get::<_, i32>(2)?,
+                ))
             }) {
-            Ok((log, copied)) if until_done && copied < log => WAL_FRAMES.set(log),
+            Ok((1, _, _)) => WAL_FRAMES.set(frames),
+            Ok((_, log, copied)) if until_done && copied < log => WAL_FRAMES.set(log),
             Ok(_) => {}
             Err(e) => tracing::warn!("checkpoint failed: {e}"),
         }
@@ -1055,7 +1087,39 @@ impl Writer {
 /// [`CHECKPOINT_FRAMES`] instead.
 const IDLE_CHECKPOINT: Duration = Duration::from_millis(20);
 
-/// WAL frames that trigger the writer's checkpoint. SQLite's default is 1,000; at 4,000
+/// WAL frames at which the writer copies what is left itself, so that the WAL restarts
+/// (see [`Writer::commit`]): 64 MiB of 4 KiB pages.
+const MAX_WAL_FRAMES: i32 = 4 * CHECKPOINT_FRAMES;
+
+/// Opens the checkpoint thread's connection: it only ever runs `PRAGMA wal_checkpoint`.
+/// `synchronous=NORMAL` makes a checkpoint fsync the WAL before copying and the database
+/// after, as the writer's own would (FULL adds nothing to checkpoints).
+fn open_checkpointer(path: &Path) -> redlite::Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    Ok(conn)
+}
+
+/// Runs the checkpoints the writer asks for, on a connection of its own. A checkpoint
+/// copies pages from the WAL into the database file and fsyncs both; on the writer, every
+/// client of the next group commit waited for that (`redis-benchmark` SET -P 16, 400,000
+/// requests: 64,000/s with checkpoints on the writer, 76,000/s with none at all). Here
+/// it overlaps the writer's work: PASSIVE copies what no reader still needs and never
+/// blocks a writer.
+fn checkpoint_loop(conn: Connection, requests: &Receiver<()>) {
+    while requests.recv().is_ok() {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!("checkpoint failed: {e}");
+        }
+    }
+    if let Err((_, e)) = conn.close() {
+        tracing::warn!("closing the checkpoint connection: {e}");
+    }
+}
+
+/// WAL frames between the writer's requests for a checkpoint. SQLite's default is 1,000; at 4,000
 /// (16 MiB of 4 KiB pages) a page written by many batches is copied to the database once
 /// instead of up to four times, and the WAL index still fits in one 32 KiB hash block, so
 /// readers find pages as fast (`make bench`: SET at -P 1 0.40 -> 0.45 of Redis).
