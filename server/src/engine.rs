@@ -40,7 +40,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use rusqlite::{Connection, OpenFlags};
@@ -237,6 +237,8 @@ impl Engine {
             data_version: Cell::new(None),
             checkpointer: checkpoint_tx,
             requested_at: Cell::new(0),
+            // A WAL left by an earlier run is emptied once the server is quiet.
+            tidy_at: Cell::new(Some(Instant::now() + IDLE_TRUNCATE)),
         };
         threads.push(spawn("redlite-writer", move || writer.run(writer_rx))?);
         threads.push(spawn("redlite-checkpoint", move || {
@@ -505,6 +507,8 @@ struct Writer {
     checkpointer: Sender<()>,
     /// WAL frames when the writer last asked for one.
     requested_at: Cell<i32>,
+    /// When to tidy the WAL next, if it needs it (see `checkpoint_idle`).
+    tidy_at: Cell<Option<Instant>>,
 }
 
 /// The replies of the group commit being built, held back until it commits.
@@ -535,31 +539,29 @@ impl Writer {
         loop {
             // Block for the first message, then take whatever else is already queued.
             // While clients are blocked, wake up regularly to notice other processes'
-            // writes, and look for them before each batch too.
-            let first = if self.signals.blocked.is_empty() && WAL_FRAMES.get() > 0 {
-                // Frames wait in the WAL: when no write comes for a while, fold them back
-                // into the database file, so that readers, who then ignore the WAL, read
-                // mapped pages instead of looking each page up in the WAL.
-                match rx.recv_timeout(IDLE_CHECKPOINT) {
-                    Ok(m) => Some(m),
-                    Err(RecvTimeoutError::Timeout) => {
-                        self.checkpoint_idle();
-                        continue;
-                    }
-                    Err(RecvTimeoutError::Disconnected) => break,
-                }
-            } else if self.signals.blocked.is_empty() {
-                match rx.recv() {
+            // writes, and look for them before each batch too. With nothing to do, tidy
+            // the WAL when its time comes (see `checkpoint_idle`).
+            let tidy_at = self.tidy_at.get();
+            let poll_at =
+                (!self.signals.blocked.is_empty()).then(|| Instant::now() + EXTERNAL_POLL);
+            let wake_at = match (tidy_at, poll_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let first = match wake_at {
+                None => match rx.recv() {
                     Ok(m) => Some(m),
                     Err(_) => break,
-                }
-            } else {
-                match rx.recv_timeout(EXTERNAL_POLL) {
+                },
+                Some(at) => match rx.recv_deadline(at) {
                     Ok(m) => Some(m),
                     Err(RecvTimeoutError::Timeout) => None,
                     Err(RecvTimeoutError::Disconnected) => break,
-                }
+                },
             };
+            if first.is_none() && tidy_at.is_some_and(|at| Instant::now() >= at) {
+                self.checkpoint_idle();
+            }
             self.poll_external(&mut batch);
             let Some(first) = first else {
                 self.commit(&mut batch);
@@ -1046,6 +1048,10 @@ impl Writer {
     /// Asks for a checkpoint every [`CHECKPOINT_FRAMES`] new frames, and copies the rest
     /// itself at [`MAX_WAL_FRAMES`].
     fn after_commit(&self) {
+        if !WAL_WRITTEN.replace(false) {
+            return;
+        }
+        self.tidy_at.set(Some(Instant::now() + IDLE_CHECKPOINT));
         let frames = WAL_FRAMES.get();
         if frames < self.requested_at.get() {
             // The WAL started over.
@@ -1066,7 +1072,7 @@ impl Writer {
     /// Copies the WAL's frames into the database file, as far as no reader still needs
     /// them (PASSIVE never waits for a lock).
     fn checkpoint_passive(&self) {
-        // WAL_FRAMES stays: if no write follows, the idle checkpoint empties the WAL file.
+        // WAL_FRAMES stays: if no write follows, the idle checkpoint copies what is left.
         if let Err(e) = self
             .conn
             .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
@@ -1075,11 +1081,38 @@ impl Writer {
         }
     }
 
-    /// With no write for a while: copies the whole WAL into the database file and empties
-    /// the WAL file. It does not wait: when a reader still uses the WAL (or the checkpoint
-    /// thread is at work), it is tried again at the next idle moment.
+    /// With no write for a while. First (after [`IDLE_CHECKPOINT`]) copies the whole WAL
+    /// into the database file: readers then ignore the WAL. After a longer pause
+    /// ([`IDLE_TRUNCATE`]) empties the WAL file too. Neither waits for a lock: when a
+    /// reader still uses the WAL, or the checkpoint thread is at work, the step is tried
+    /// again later.
     fn checkpoint_idle(&self) {
-        let frames = WAL_FRAMES.replace(0);
+        let now = Instant::now();
+        if WAL_FRAMES.get() > 0 {
+            // (busy, frames in the WAL, frames copied).
+            let copied = self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                    Ok((
+                        r.get::<_, i32>(0)?,
+                        r.get::<_, i32>(1)?,
+                        r.get::<_, i32>(2)?,
+                    ))
+                });
+            match copied {
+                Ok((0, log, copied)) if copied >= log => {
+                    WAL_FRAMES.set(0);
+                    self.tidy_at
+                        .set(Some(now + (IDLE_TRUNCATE - IDLE_CHECKPOINT)));
+                }
+                Ok(_) => self.tidy_at.set(Some(now + IDLE_CHECKPOINT)),
+                Err(e) => {
+                    tracing::warn!("checkpoint failed: {e}");
+                    self.tidy_at.set(Some(now + IDLE_TRUNCATE));
+                }
+            }
+            return;
+        }
         let _ = self.conn.busy_timeout(Duration::ZERO);
         // The first column is 1 when the checkpoint could not finish.
         let busy = self
@@ -1089,26 +1122,31 @@ impl Writer {
             });
         let _ = self.conn.busy_timeout(BUSY_TIMEOUT);
         match busy {
-            Ok(0) => {}
-            Ok(_) => WAL_FRAMES.set(frames),
+            Ok(0) => self.tidy_at.set(None),
+            Ok(_) => self.tidy_at.set(Some(now + IDLE_TRUNCATE)),
             Err(e) => {
                 tracing::warn!("checkpoint failed: {e}");
-                WAL_FRAMES.set(frames);
+                self.tidy_at.set(Some(now + IDLE_TRUNCATE));
             }
         }
     }
 }
 
-/// How long the writer waits without a write before it checkpoints what the WAL holds and
-/// empties the WAL file. Readers ignore a WAL that is wholly copied back, so reads after a
-/// burst of writes find their pages in the mapped file rather than through the WAL index
+/// How long the writer waits without a write before it copies what the WAL holds back
+/// into the database file. Readers ignore a WAL that is wholly copied back, so reads after
+/// a burst of writes find their pages in the mapped file rather than through the WAL index
 /// and `pread` (`redis-benchmark` GET -P 16 after 100,000 SETs: 345,000/s with the WAL,
-/// 475,000/s after a checkpoint); and a quiet server does not keep a WAL file of up to
-/// [`MAX_WAL_FRAMES`] pages on disk. Short, so a read-mostly phase gains from it early; a
-/// writer busier than once per this interval never reaches it. (A size limit on the WAL
-/// file instead, `journal_size_limit` 16 MiB, cut SET -P 16 by 13%: the file was cut and
-/// grown again at every restart.)
+/// 475,000/s after a checkpoint). Short, so a read-mostly phase gains from it early; a
+/// writer busier than once per this interval never reaches it.
 const IDLE_CHECKPOINT: Duration = Duration::from_millis(20);
+
+/// How long the writer waits without a write before it empties the WAL file, so a quiet
+/// server keeps no WAL of up to [`MAX_WAL_FRAMES`] pages on disk. Longer than
+/// [`IDLE_CHECKPOINT`]: emptying the file at every short pause measured 8-16% lower GET
+/// -P 16 in three `bench/ab.py` runs. (A size limit on the WAL file, `journal_size_limit`
+/// 16 MiB, cut SET -P 16 by 13% instead: the file was cut and grown again at every
+/// restart.)
+const IDLE_TRUNCATE: Duration = Duration::from_secs(1);
 
 /// WAL frames at which the writer copies what is left itself, so that the WAL restarts
 /// (see [`Writer::commit`]): 64 MiB of 4 KiB pages.
@@ -1153,10 +1191,13 @@ thread_local! {
     /// hook reports them (SQLite calls the hook on the committing thread; the hook is a
     /// plain function, so the count lives here rather than in the writer).
     static WAL_FRAMES: Cell<i32> = const { Cell::new(0) };
+    /// A commit wrote frames since the writer last looked.
+    static WAL_WRITTEN: Cell<bool> = const { Cell::new(false) };
 }
 
 fn note_wal_frames(_: &rusqlite::hooks::Wal, frames: std::ffi::c_int) -> rusqlite::Result<()> {
     WAL_FRAMES.set(frames);
+    WAL_WRITTEN.set(true);
     Ok(())
 }
 
