@@ -1142,7 +1142,7 @@ const IDLE_CHECKPOINT: Duration = Duration::from_millis(20);
 
 /// How long the writer waits without a write before it empties the WAL file, so a quiet
 /// server keeps no WAL of up to [`MAX_WAL_FRAMES`] pages on disk. Longer than
-/// [`IDLE_CHECKPOINT`]: emptying the file at every short pause measured 8-16% lower GET
+/// [`IDLE_CHECKPOINT`]: emptying the file at every short pause measured 7-16% lower GET
 /// -P 16 in three `bench/ab.py` runs. (A size limit on the WAL file, `journal_size_limit`
 /// 16 MiB, cut SET -P 16 by 13% instead: the file was cut and grown again at every
 /// restart.)
