@@ -291,7 +291,8 @@ pub fn execute(
             spec.name
         ))
     })?;
-    if conn.is_autocommit() {
+    let in_callers_transaction = !conn.is_autocommit();
+    if !in_callers_transaction {
         // Whatever transaction ran before is over: a history configuration change it made
         // is committed or undone.
         crate::history_config::transaction_ended(conn);
@@ -301,6 +302,7 @@ pub fn execute(
         && !conn.is_autocommit();
     let mut body = |conn: &Connection| {
         let mut cx = Ctx::new(conn, session, clock.now_ms());
+        cx.in_callers_transaction = in_callers_transaction;
         let reply = run(&mut cx, &mut Args::new(&argv[1..]))?;
         if spec.is_write() {
             cx.session.writes_since_sweep += 1;

@@ -113,6 +113,9 @@ pub struct Ctx<'a> {
     /// Keys this command looked up or created for writing, kept while history is on
     /// somewhere, so recording need not read their rows again.
     pub(crate) names: Vec<Written>,
+    /// The command runs inside its caller's transaction (not one of its own), so what
+    /// it learns of history entries can serve the caller's later commands.
+    pub in_callers_transaction: bool,
 }
 
 /// A key a command looked up or created for writing, as history needs it.
@@ -184,6 +187,7 @@ impl<'a> Ctx<'a> {
             op: None,
             history: None,
             names: Vec::new(),
+            in_callers_transaction: false,
         }
     }
 

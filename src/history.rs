@@ -23,6 +23,7 @@ use crate::db::{Ctx, Dirty, KeyType, Written};
 use crate::error::{Error, Result};
 use crate::glob::glob_match;
 use crate::history_config::{self, Config};
+use crate::history_ends::{self, Ends};
 use crate::num::fmt_g17;
 use crate::reply::Reply;
 use crate::sql::to_json;
@@ -407,18 +408,9 @@ struct State {
     expire_at: Option<i64>,
 }
 
-/// A key name's first and last entries, as the write path needs them.
-struct Ends {
-    newest_ts: i64,
-    newest_seq: i64,
-    newest_version: i64,
-    oldest_ts: i64,
-    oldest_seq: i64,
-}
-
 /// The first and last entries of a name: two seeks, as co-routines (a join of the two
 /// would copy each into a temporary table first).
-fn ends(cx: &Ctx, db: i64, key: &rusqlite::types::ToSqlOutput<'_>) -> Result<Option<Ends>> {
+fn read_ends(cx: &Ctx, db: i64, key: &rusqlite::types::ToSqlOutput<'_>) -> Result<Option<Ends>> {
     let mut stmt = cx.conn.prepare_cached(
         "SELECT 0, * FROM (SELECT ts_ms, seq, version FROM redlite_history \
           WHERE db = ?1 AND key = ?2 ORDER BY ts_ms DESC, seq DESC LIMIT 1) \
@@ -437,13 +429,9 @@ fn ends(cx: &Ctx, db: i64, key: &rusqlite::types::ToSqlOutput<'_>) -> Result<Opt
             oldest = Some((ts, seq));
         }
     }
-    Ok(newest.zip(oldest).map(|((nt, ns, nv), (ot, os))| Ends {
-        newest_ts: nt,
-        newest_seq: ns,
-        newest_version: nv,
-        oldest_ts: ot,
-        oldest_seq: os,
-    }))
+    Ok(newest
+        .zip(oldest)
+        .map(|(newest, oldest)| Ends::read(newest, oldest)))
 }
 
 /// Appends one entry for `name` (a live key's `state`, or `None` for a deletion) and
@@ -451,8 +439,10 @@ fn ends(cx: &Ctx, db: i64, key: &rusqlite::types::ToSqlOutput<'_>) -> Result<Opt
 ///
 /// Entries of a name are numbered 1, 2, 3, ... (`seq`) and their times never go back: if
 /// the clock did, the entry takes its predecessor's time. So the first and last entries
-/// (two seeks, one statement) tell how many entries there are, and retention drops from
-/// the oldest end: one point delete per write in the steady state, whatever COUNT is.
+/// tell how many entries there are, and retention drops from the oldest end: one point
+/// delete per write in the steady state, whatever COUNT is. The ends are read (two seeks,
+/// one statement) or, for a name this transaction already wrote, remembered
+/// ([`history_ends`]).
 fn append(
     cx: &Ctx,
     name: &(i64, Vec<u8>),
@@ -461,7 +451,20 @@ fn append(
     retention: Retention,
 ) -> Result<()> {
     let key = value::to_sql(&name.1);
-    let ends = ends(cx, name.0, &key)?;
+    let remember = cx.in_callers_transaction && history_ends::ready(cx.conn);
+    let (name_key, ends) = match remember
+        .then(|| history_ends::take(cx.conn, name.0, &name.1))
+        .flatten()
+    {
+        Some((name_key, ends)) => (Some(name_key), Some(ends)),
+        None => (None, read_ends(cx, name.0, &key)?),
+    };
+    let remembered = |ends| {
+        if remember {
+            let name_key = name_key.unwrap_or_else(|| name.1.clone());
+            history_ends::put(cx.conn, name.0, name_key, ends);
+        }
+    };
     let (ts, seq) = match &ends {
         Some(e) => (cx.now_ms.max(e.newest_ts), e.newest_seq + 1),
         None => (cx.now_ms, 1),
@@ -485,9 +488,11 @@ fn append(
         .execute(params![
             name.0, key, ts, seq, version, op, ty, snapshot, expire_at
         ])?;
-    let Some(e) = ends else {
+    let Some(mut e) = ends else {
+        remembered(Ends::first(ts, seq, version));
         return Ok(());
     };
+    e.appended(ts, seq, version);
     match retention {
         Retention::Unlimited => {}
         Retention::Count(n) => {
@@ -495,12 +500,31 @@ fn append(
             // CLEAR/PRUNE drop from the oldest end), so one over is the oldest alone.
             let first_kept = seq.saturating_sub(n).saturating_add(1);
             if e.oldest_seq == first_kept - 1 {
+                let oldest_ts = match e.oldest_ts() {
+                    Some(ts) => ts,
+                    None => {
+                        // Remembered ends without the oldest's time: read the times of the
+                        // name's first entries, which the next writes will drop in turn.
+                        let mut stmt = cx.conn.prepare_cached(
+                            "SELECT ts_ms, seq FROM redlite_history WHERE db = ?1 AND key = ?2 \
+                             ORDER BY ts_ms, seq LIMIT 32",
+                        )?;
+                        let first = stmt
+                            .query_map(params![name.0, key], |r| Ok((r.get(0)?, r.get(1)?)))?
+                            .collect::<rusqlite::Result<Vec<(i64, i64)>>>()?;
+                        e.oldest_read(&first);
+                        e.oldest_ts().ok_or_else(|| {
+                            Error::err("history entries are not numbered without gaps")
+                        })?
+                    }
+                };
                 cx.conn
                     .prepare_cached(
                         "DELETE FROM redlite_history \
                          WHERE db = ?1 AND key = ?2 AND ts_ms = ?3 AND seq = ?4",
                     )?
-                    .execute(params![name.0, key, e.oldest_ts, e.oldest_seq])?;
+                    .execute(params![name.0, key, oldest_ts, e.oldest_seq])?;
+                e.oldest_now(first_kept);
             } else if e.oldest_seq < first_kept {
                 // Retention was lowered since this key's last write: drop the surplus.
                 cx.conn
@@ -508,19 +532,24 @@ fn append(
                         "DELETE FROM redlite_history WHERE db = ?1 AND key = ?2 AND seq < ?3",
                     )?
                     .execute(params![name.0, key, first_kept])?;
+                e.oldest_now(first_kept);
             }
         }
         Retention::Time(ms) => {
             let cutoff = cx.now_ms.saturating_sub(ms);
-            if e.oldest_ts < cutoff {
-                cx.conn
+            // An unknown oldest time costs one seek to the name's first entry.
+            if e.oldest_ts().is_none_or(|oldest_ts| oldest_ts < cutoff) {
+                let dropped = cx
+                    .conn
                     .prepare_cached(
                         "DELETE FROM redlite_history WHERE db = ?1 AND key = ?2 AND ts_ms < ?3",
                     )?
                     .execute(params![name.0, key, cutoff])?;
+                e.oldest_now(e.oldest_seq + dropped as i64);
             }
         }
     }
+    remembered(e);
     Ok(())
 }
 
@@ -650,6 +679,7 @@ pub fn cmd_history(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
                     "DELETE FROM redlite_history WHERE db = ?1 AND key = ?2 AND ts_ms < ?3",
                 )?
                 .execute(params![cx.db(), value::to_sql(key), before])?;
+            history_ends::forget(cx.conn);
             Ok(Reply::Int(n as i64))
         }
         "prune" => {
@@ -662,6 +692,7 @@ pub fn cmd_history(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
                 .conn
                 .prepare_cached("DELETE FROM redlite_history WHERE ts_ms < ?1")?
                 .execute([before])?;
+            history_ends::forget(cx.conn);
             Ok(Reply::Int(n as i64))
         }
         "restore" => {

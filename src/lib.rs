@@ -32,6 +32,7 @@ pub mod glob;
 pub mod hash;
 pub mod history;
 pub mod history_config;
+pub mod history_ends;
 pub mod history_table;
 pub mod keys;
 pub mod list;

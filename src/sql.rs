@@ -129,6 +129,7 @@ pub fn register_with_clock(conn: &Connection, clock: Arc<dyn Clock>) -> crate::R
     vtab::register(conn, &shared)?;
     history_table::register(conn, &shared)?;
     statement_cache::register(conn, &shared)?;
+    crate::history_ends::register(conn)?;
     Ok(())
 }
 

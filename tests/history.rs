@@ -912,3 +912,176 @@ fn each_entry_holds_the_row_and_value_its_write_left() {
     }
     assert_eq!(db.run(&format!("HISTORY GETAT h {T0}")), "[\"b\",\"5\"]");
 }
+
+// ---------------------------------------------------------------------------------------
+// Ends remembered within a transaction (`src/history_ends.rs`): inside a caller's
+// transaction, each name's newest and oldest entries are known from the writes already
+// recorded. These tests run writes inside transactions, with savepoints rolled back,
+// failed commands, CLEAR and writes from another connection in between, and check that
+// every name's entries are those the surviving writes leave when run one by one in
+// autocommit mode on another file, number for number.
+
+/// A name's entries, oldest first, without their times (the two runs' clocks differ).
+fn numbered(c: &rusqlite::Connection, key: &str) -> Vec<(i64, i64, String, Option<Vec<u8>>)> {
+    let mut stmt = c
+        .prepare(
+            "SELECT seq, version, op, value FROM redlite_history WHERE key = ?1 \
+             ORDER BY ts_ms, seq",
+        )
+        .unwrap();
+    stmt.query_map([key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
+}
+
+/// Runs a command, keeping errors as text (some of the random commands fail).
+fn try_redis(c: &rusqlite::Connection, args: &[String]) -> String {
+    let sql = format!(
+        "SELECT CAST(redis({}) AS TEXT)",
+        vec!["?"; args.len()].join(", ")
+    );
+    match c.query_row(&sql, rusqlite::params_from_iter(args), |r| {
+        r.get::<_, Option<String>>(0)
+    }) {
+        Ok(v) => v.unwrap_or_default(),
+        Err(e) => format!("(error) {e}"),
+    }
+}
+
+#[test]
+fn a_rolled_back_savepoint_takes_its_entries_out_of_what_is_remembered() {
+    let (a, _b, dir) = two_connections("savepoint");
+    redis(&a, &["HISTORY", "ENABLE", "KEY", "k", "RETENTION", "COUNT", "3"]);
+    a.execute_batch("BEGIN").unwrap();
+    for v in ["1", "2", "3", "4", "5"] {
+        redis(&a, &["SET", "k", v]);
+    }
+    a.execute_batch("SAVEPOINT s").unwrap();
+    redis(&a, &["SET", "k", "6"]);
+    redis(&a, &["SET", "k", "7"]);
+    a.execute_batch("ROLLBACK TO s").unwrap();
+    redis(&a, &["SET", "k", "8"]);
+    redis(&a, &["SET", "k", "9"]);
+    a.execute_batch("RELEASE s; COMMIT").unwrap();
+    let values: Vec<(i64, String)> = numbered(&a, "k")
+        .into_iter()
+        .map(|(seq, _, _, v)| match Snapshot::decode(&v.unwrap()) {
+            Some(Snapshot::String(s)) => (seq, String::from_utf8(s.into_vec()).unwrap()),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    // Writes 1-5 are entries 1-5 (3-5 kept); 6 and 7 were undone, so 8 and 9 are 6 and 7.
+    assert_eq!(
+        values,
+        [(5, "5".to_string()), (6, "8".to_string()), (7, "9".to_string())]
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn history_written_in_transactions_matches_the_same_writes_one_by_one() {
+    let (a, b, dir) = two_connections("model");
+    let (reference, _, ref_dir) = two_connections("model-ref");
+    let mut rng = common::Rng(0x5eed_4157);
+    let keys = ["k0", "k1", "k2", "k3"];
+    let setup: Vec<Vec<String>> = vec![
+        vec!["HISTORY", "ENABLE", "GLOBAL", "RETENTION", "COUNT", "4"],
+        vec!["HISTORY", "ENABLE", "KEY", "k1"],
+        vec!["HISTORY", "ENABLE", "KEY", "k2", "RETENTION", "COUNT", "1"],
+    ]
+    .into_iter()
+    .map(|v| v.into_iter().map(String::from).collect())
+    .collect();
+    for cmd in &setup {
+        try_redis(&a, cmd);
+        try_redis(&reference, cmd);
+    }
+    // Commands of the open transaction, with savepoint marks, not yet on the reference.
+    enum Step {
+        Command(Vec<String>),
+        Savepoint,
+    }
+    let mut pending: Vec<Step> = Vec::new();
+    let mut in_tx = false;
+    let mut depth = 0;
+    let mut commits = 0;
+    for i in 0..3000 {
+        let key = keys[rng.below(keys.len() as u64) as usize].to_string();
+        let value = if rng.chance(80) {
+            rng.range(0, 99).to_string()
+        } else {
+            format!("x{i}")
+        };
+        let action = rng.below(100);
+        if !in_tx {
+            if action < 10 {
+                // Another connection writes between this connection's transactions.
+                let cmd = vec!["SET".to_string(), key, value];
+                try_redis(&b, &cmd);
+                try_redis(&reference, &cmd);
+            } else {
+                a.execute_batch("BEGIN").unwrap();
+                in_tx = true;
+            }
+            continue;
+        }
+        match action {
+            0..=3 => {
+                a.execute_batch("SAVEPOINT s").unwrap();
+                pending.push(Step::Savepoint);
+                depth += 1;
+            }
+            4..=6 if depth > 0 => {
+                a.execute_batch("ROLLBACK TO s; RELEASE s").unwrap();
+                while let Some(Step::Command(_)) = pending.pop() {}
+                depth -= 1;
+            }
+            7..=8 if depth > 0 => {
+                a.execute_batch("RELEASE s").unwrap();
+                // The mark goes; its commands stay with the enclosing level.
+                let at = pending
+                    .iter()
+                    .rposition(|s| matches!(s, Step::Savepoint))
+                    .unwrap();
+                pending.remove(at);
+                depth -= 1;
+            }
+            9..=11 => {
+                a.execute_batch("COMMIT").unwrap();
+                for step in pending.drain(..) {
+                    if let Step::Command(cmd) = step {
+                        try_redis(&reference, &cmd);
+                    }
+                }
+                (in_tx, depth) = (false, 0);
+                // Compared at every commit: a later CLEAR would hide a numbering gone wrong.
+                for key in keys {
+                    assert_eq!(numbered(&a, key), numbered(&reference, key), "{key}, step {i}");
+                }
+                commits += 1;
+            }
+            12..=13 => {
+                a.execute_batch("ROLLBACK").unwrap();
+                pending.clear();
+                (in_tx, depth) = (false, 0);
+            }
+            _ => {
+                let cmd: Vec<String> = match action {
+                    14..=49 => vec!["SET".into(), key, value],
+                    50..=64 => vec!["APPEND".into(), key, value],
+                    // Fails on a key that does not hold an integer: nothing is recorded.
+                    65..=79 => vec!["INCR".into(), key],
+                    80..=89 => vec!["DEL".into(), key],
+                    90..=98 => vec!["HSET".into(), key, "f".into(), value],
+                    _ => vec!["HISTORY".into(), "CLEAR".into(), key],
+                };
+                try_redis(&a, &cmd);
+                pending.push(Step::Command(cmd));
+            }
+        }
+    }
+    assert!(commits > 50, "{commits} commits");
+    let _ = std::fs::remove_dir_all(dir);
+    let _ = std::fs::remove_dir_all(ref_dir);
+}
