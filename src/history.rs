@@ -23,7 +23,7 @@ use crate::db::{Ctx, Dirty, KeyType, Written};
 use crate::error::{Error, Result};
 use crate::glob::glob_match;
 use crate::history_config::{self, Config};
-use crate::history_ends::{self, Ends};
+use crate::history_ends::{self, Ends, Remembered};
 use crate::num::fmt_g17;
 use crate::reply::Reply;
 use crate::sql::to_json;
@@ -331,8 +331,10 @@ pub fn record(cx: &mut Ctx, command: &'static str) -> Result<()> {
         Live(LiveKey),
         Gone { expired: bool },
     }
-    let mut order: Vec<(i64, Vec<u8>)> = Vec::new();
-    let mut fate: HashMap<(i64, Vec<u8>), Fate> = HashMap::new();
+    // Names in first-write order with their final state. Most commands change one or two
+    // names, found by a scan; an index by name is built only for the rest (MSET, DEL).
+    let mut states: Vec<((i64, Vec<u8>), Fate)> = Vec::with_capacity(dirty.len());
+    let mut index: Option<HashMap<(i64, Vec<u8>), usize>> = (dirty.len() > 8).then(HashMap::new);
     for d in dirty {
         let (name, state) = match d {
             Dirty::Live(id) => {
@@ -357,15 +359,21 @@ pub fn record(cx: &mut Ctx, command: &'static str) -> Result<()> {
             }
             Dirty::Deleted { db, key, expired } => ((db, key), Fate::Gone { expired }),
         };
-        if !fate.contains_key(&name) {
-            order.push(name.clone());
-        }
-        fate.insert(name, state);
-    }
-    for name in order {
-        let Some(state) = fate.remove(&name) else {
-            continue;
+        let seen = match &index {
+            Some(index) => index.get(&name).copied(),
+            None => states.iter().position(|(n, _)| *n == name),
         };
+        match seen {
+            Some(i) => states[i].1 = state,
+            None => {
+                if let Some(index) = &mut index {
+                    index.insert(name.clone(), states.len());
+                }
+                states.push((name, state));
+            }
+        }
+    }
+    for (name, state) in states {
         match state {
             Fate::Live(live) => {
                 if let Some(retention) = live.setting {
@@ -451,13 +459,14 @@ fn append(
     retention: Retention,
 ) -> Result<()> {
     let key = value::to_sql(&name.1);
-    let remember = cx.in_callers_transaction && history_ends::ready(cx.conn);
-    let (name_key, ends) = match remember
-        .then(|| history_ends::take(cx.conn, name.0, &name.1))
-        .flatten()
-    {
-        Some((name_key, ends)) => (Some(name_key), Some(ends)),
-        None => (None, read_ends(cx, name.0, &key)?),
+    let remembered = match cx.in_callers_transaction {
+        true => history_ends::take(cx.conn, name.0, &name.1),
+        false => Remembered::Unavailable,
+    };
+    let remember = !matches!(remembered, Remembered::Unavailable);
+    let (name_key, ends) = match remembered {
+        Remembered::Known(name_key, ends) => (Some(name_key), Some(ends)),
+        _ => (None, read_ends(cx, name.0, &key)?),
     };
     let remembered = |ends| {
         if remember {

@@ -156,37 +156,56 @@ fn with_memory<T>(key: usize, f: impl FnOnce(&mut Memory) -> T) -> Option<T> {
     memories().lock().ok()?.get_mut(&key).map(f)
 }
 
-/// Whether the memory can be used by the command now running: the connection has it, and
-/// `redlite_txn` takes part in the transaction (enlisting it if it does not yet).
-pub fn ready(conn: &Connection) -> bool {
-    let key = key_of(conn);
-    match with_memory(key, |m| m.enlisted) {
-        None => false,
-        Some(true) => true,
-        Some(false) => {
+/// What the memory holds for a name.
+pub enum Remembered {
+    /// The memory cannot be used: the connection has none, or `redlite_txn` could not
+    /// take part in the transaction.
+    Unavailable,
+    /// Nothing yet: read the ends, then [`put`] them.
+    Unknown,
+    /// The ends, taken out of the memory, with the name's key to give back to [`put`].
+    Known(Vec<u8>, Ends),
+}
+
+/// Takes a name's ends out of the memory, first enlisting `redlite_txn` in the
+/// transaction if it is not yet.
+pub fn take(conn: &Connection, db: i64, key: &[u8]) -> Remembered {
+    let handle = key_of(conn);
+    let taken = with_memory(handle, |m| {
+        if !m.enlisted {
+            return None;
+        }
+        let found = m
+            .names
+            .get_mut(&db)
+            .and_then(|names| names.remove_entry(key));
+        Some(match found {
+            Some((key, ends)) => {
+                m.times -= ends.times.len();
+                Remembered::Known(key, ends)
+            }
+            None => Remembered::Unknown,
+        })
+    });
+    match taken {
+        None => Remembered::Unavailable,
+        Some(Some(taken)) => taken,
+        Some(None) => {
             // The insert makes SQLite call xBegin, which sets `enlisted`. If it fails, the
             // write goes on without the memory.
-            let enlisted = conn
+            let inserted = conn
                 .prepare_cached("INSERT INTO redlite_txn VALUES (NULL)")
                 .and_then(|mut s| s.execute([]))
                 .is_ok();
-            enlisted && with_memory(key, |m| m.enlisted) == Some(true)
+            match inserted && with_memory(handle, |m| m.enlisted) == Some(true) {
+                true => Remembered::Unknown,
+                false => Remembered::Unavailable,
+            }
         }
     }
 }
 
-/// Takes the remembered ends of a name out of the memory, with the name's key to give back
-/// to [`put`].
-pub fn take(conn: &Connection, db: i64, key: &[u8]) -> Option<(Vec<u8>, Ends)> {
-    with_memory(key_of(conn), |m| {
-        let (key, ends) = m.names.get_mut(&db)?.remove_entry(key)?;
-        m.times -= ends.times.len();
-        Some((key, ends))
-    })
-    .flatten()
-}
-
-/// Remembers a name's ends after a write (call only while [`ready`]).
+/// Remembers a name's ends after a write (after [`take`] found the memory available).
 pub fn put(conn: &Connection, db: i64, key: Vec<u8>, ends: Ends) {
     with_memory(key_of(conn), |m| {
         if !m.enlisted {

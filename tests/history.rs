@@ -952,7 +952,10 @@ fn try_redis(c: &rusqlite::Connection, args: &[String]) -> String {
 #[test]
 fn a_rolled_back_savepoint_takes_its_entries_out_of_what_is_remembered() {
     let (a, _b, dir) = two_connections("savepoint");
-    redis(&a, &["HISTORY", "ENABLE", "KEY", "k", "RETENTION", "COUNT", "3"]);
+    redis(
+        &a,
+        &["HISTORY", "ENABLE", "KEY", "k", "RETENTION", "COUNT", "3"],
+    );
     a.execute_batch("BEGIN").unwrap();
     for v in ["1", "2", "3", "4", "5"] {
         redis(&a, &["SET", "k", v]);
@@ -974,7 +977,11 @@ fn a_rolled_back_savepoint_takes_its_entries_out_of_what_is_remembered() {
     // Writes 1-5 are entries 1-5 (3-5 kept); 6 and 7 were undone, so 8 and 9 are 6 and 7.
     assert_eq!(
         values,
-        [(5, "5".to_string()), (6, "8".to_string()), (7, "9".to_string())]
+        [
+            (5, "5".to_string()),
+            (6, "8".to_string()),
+            (7, "9".to_string())
+        ]
     );
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -1005,7 +1012,7 @@ fn history_written_in_transactions_matches_the_same_writes_one_by_one() {
     let mut pending: Vec<Step> = Vec::new();
     let mut in_tx = false;
     let mut depth = 0;
-    let mut commits = 0;
+    let (mut commits, mut compared) = (0, 0);
     for i in 0..3000 {
         let key = keys[rng.below(keys.len() as u64) as usize].to_string();
         let value = if rng.chance(80) {
@@ -1057,7 +1064,9 @@ fn history_written_in_transactions_matches_the_same_writes_one_by_one() {
                 (in_tx, depth) = (false, 0);
                 // Compared at every commit: a later CLEAR would hide a numbering gone wrong.
                 for key in keys {
-                    assert_eq!(numbered(&a, key), numbered(&reference, key), "{key}, step {i}");
+                    let got = numbered(&a, key);
+                    assert_eq!(got, numbered(&reference, key), "{key}, step {i}");
+                    compared += got.len();
                 }
                 commits += 1;
             }
@@ -1081,7 +1090,10 @@ fn history_written_in_transactions_matches_the_same_writes_one_by_one() {
             }
         }
     }
-    assert!(commits > 50, "{commits} commits");
+    assert!(
+        commits > 50 && compared > 500,
+        "{commits} commits, {compared} entries compared"
+    );
     let _ = std::fs::remove_dir_all(dir);
     let _ = std::fs::remove_dir_all(ref_dir);
 }
