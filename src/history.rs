@@ -12,6 +12,7 @@
 
 use std::collections::HashMap;
 
+use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
@@ -23,7 +24,7 @@ use crate::db::{Ctx, Dirty, KeyType, Written};
 use crate::error::{Error, Result};
 use crate::glob::glob_match;
 use crate::history_config::{self, Config};
-use crate::history_ends::{self, Ends, Remembered};
+use crate::history_ends::{self, Ends, Kept, Remembered};
 use crate::num::fmt_g17;
 use crate::reply::Reply;
 use crate::sql::to_json;
@@ -459,6 +460,7 @@ fn append(
     retention: Retention,
 ) -> Result<()> {
     let key = value::to_sql(&name.1);
+    let key_ref = value::to_ref(&name.1);
     let remembered = match cx.in_callers_transaction {
         true => history_ends::take(cx.conn, name.0, &name.1),
         false => Remembered::Unavailable,
@@ -488,15 +490,25 @@ fn append(
             None,
         ),
     };
-    cx.conn
-        .prepare_cached(
-            "INSERT INTO redlite_history \
-             (db, key, ts_ms, seq, version, op, type, value, expire_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )?
-        .execute(params![
-            name.0, key, ts, seq, version, op, ty, snapshot, expire_at
-        ])?;
+    let opt_int = |v: Option<i64>| v.map_or(ValueRef::Null, ValueRef::Integer);
+    run_kept(
+        cx,
+        Kept::Insert,
+        "INSERT INTO redlite_history \
+         (db, key, ts_ms, seq, version, op, type, value, expire_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        &[
+            ValueRef::Integer(name.0),
+            key_ref,
+            ValueRef::Integer(ts),
+            ValueRef::Integer(seq),
+            ValueRef::Integer(version),
+            ValueRef::Text(op.as_bytes()),
+            opt_int(ty),
+            snapshot.as_deref().map_or(ValueRef::Null, ValueRef::Blob),
+            opt_int(expire_at),
+        ],
+    )?;
     let Some(mut e) = ends else {
         remembered(Ends::first(ts, seq, version));
         return Ok(());
@@ -527,12 +539,18 @@ fn append(
                         })?
                     }
                 };
-                cx.conn
-                    .prepare_cached(
-                        "DELETE FROM redlite_history \
-                         WHERE db = ?1 AND key = ?2 AND ts_ms = ?3 AND seq = ?4",
-                    )?
-                    .execute(params![name.0, key, oldest_ts, e.oldest_seq])?;
+                run_kept(
+                    cx,
+                    Kept::DeleteOldest,
+                    "DELETE FROM redlite_history \
+                     WHERE db = ?1 AND key = ?2 AND ts_ms = ?3 AND seq = ?4",
+                    &[
+                        ValueRef::Integer(name.0),
+                        key_ref,
+                        ValueRef::Integer(oldest_ts),
+                        ValueRef::Integer(e.oldest_seq),
+                    ],
+                )?;
                 e.oldest_now(first_kept);
             } else if e.oldest_seq < first_kept {
                 // Retention was lowered since this key's last write: drop the surplus.
@@ -560,6 +578,19 @@ fn append(
     }
     remembered(e);
     Ok(())
+}
+
+/// Runs one of the statements every history write runs: kept by the connection when it
+/// has them ([`history_ends::run_kept`]), from the statement cache otherwise.
+fn run_kept(cx: &Ctx, which: Kept, sql: &'static str, args: &[ValueRef<'_>]) -> Result<usize> {
+    if let Some(changed) = history_ends::run_kept(cx.conn, which, sql, args) {
+        return changed;
+    }
+    let params = args.iter().map(|v| ToSqlOutput::Borrowed(*v));
+    Ok(cx
+        .conn
+        .prepare_cached(sql)?
+        .execute(rusqlite::params_from_iter(params))?)
 }
 
 // ---------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ use std::collections::{HashMap, VecDeque};
 use std::ffi::{c_char, c_int, c_void};
 use std::sync::{Mutex, OnceLock};
 
+use rusqlite::types::ValueRef;
 use rusqlite::{ffi, Connection};
 
 use crate::error::{Error, Result};
@@ -127,6 +128,8 @@ impl Ends {
 /// One connection's memory.
 #[derive(Default)]
 struct Memory {
+    /// The write path's statements, prepared on first use ([`run_kept`]).
+    kept: [Option<KeptStmt>; KEPT],
     /// `redlite_txn` takes part in the current transaction (its `xBegin` ran).
     enlisted: bool,
     /// Ends by database, then name.
@@ -141,6 +144,25 @@ impl Memory {
         self.times = 0;
     }
 }
+
+/// A statement prepared on this connection, finalized when it closes.
+struct KeptStmt(*mut ffi::sqlite3_stmt);
+
+// SAFETY: the statement is used only by the command running on its connection (Redlite's
+// functions hold the connection's state lock while a command runs), whatever thread that
+// is, and finalized once, by `x_disconnect`.
+unsafe impl Send for KeptStmt {}
+
+/// The statements [`run_kept`] keeps: the two every history write runs.
+#[derive(Clone, Copy)]
+pub enum Kept {
+    /// Appends an entry.
+    Insert = 0,
+    /// Drops the oldest entry by its primary key.
+    DeleteOldest = 1,
+}
+
+const KEPT: usize = 2;
 
 fn memories() -> &'static Mutex<HashMap<usize, Memory>> {
     static MEMORIES: OnceLock<Mutex<HashMap<usize, Memory>>> = OnceLock::new();
@@ -220,6 +242,99 @@ pub fn put(conn: &Connection, db: i64, key: Vec<u8>, ends: Ends) {
     });
 }
 
+/// Runs the kept statement `which` (its SQL is `sql`) with `args`, returning the rows it
+/// changed; `None` when the connection has no memory, so keeps no statements.
+///
+/// Every history write runs an insert and, at capacity, a delete. Through rusqlite's
+/// statement cache each also costs a hash of its SQL, an LRU unlink and relink, and a
+/// `sqlite3_clear_bindings`; a statement kept per connection costs its binds, its step
+/// and a reset.
+pub fn run_kept(
+    conn: &Connection,
+    which: Kept,
+    sql: &'static str,
+    args: &[ValueRef<'_>],
+) -> Option<Result<usize>> {
+    let handle = key_of(conn);
+    let stmt = with_memory(handle, |m| -> Result<*mut ffi::sqlite3_stmt> {
+        if let Some(kept) = &m.kept[which as usize] {
+            return Ok(kept.0);
+        }
+        let mut stmt = std::ptr::null_mut();
+        // SAFETY: a valid connection; the SQL's pointer and length describe one
+        // statement; `stmt` receives it (null on error).
+        let rc = unsafe {
+            ffi::sqlite3_prepare_v3(
+                conn.handle(),
+                sql.as_ptr() as *const c_char,
+                sql.len() as c_int,
+                ffi::SQLITE_PREPARE_PERSISTENT,
+                &mut stmt,
+                std::ptr::null_mut(),
+            )
+        };
+        if rc != ffi::SQLITE_OK || stmt.is_null() {
+            return Err(sqlite_error(conn, rc));
+        }
+        m.kept[which as usize] = Some(KeptStmt(stmt));
+        Ok(stmt)
+    })?;
+    Some(stmt.and_then(|stmt| {
+        // SAFETY: `stmt` is a live statement of this connection (finalized only when it
+        // closes), used by this command alone; each value is bound with
+        // SQLITE_TRANSIENT, so SQLite copies what it keeps.
+        unsafe {
+            for (i, arg) in args.iter().enumerate() {
+                let i = i as c_int + 1;
+                let rc = match *arg {
+                    ValueRef::Null => ffi::sqlite3_bind_null(stmt, i),
+                    ValueRef::Integer(v) => ffi::sqlite3_bind_int64(stmt, i, v),
+                    ValueRef::Real(v) => ffi::sqlite3_bind_double(stmt, i, v),
+                    ValueRef::Text(t) => ffi::sqlite3_bind_text64(
+                        stmt,
+                        i,
+                        t.as_ptr() as *const c_char,
+                        t.len() as u64,
+                        ffi::SQLITE_TRANSIENT(),
+                        ffi::SQLITE_UTF8 as u8,
+                    ),
+                    ValueRef::Blob(b) => ffi::sqlite3_bind_blob64(
+                        stmt,
+                        i,
+                        b.as_ptr() as *const c_void,
+                        b.len() as u64,
+                        ffi::SQLITE_TRANSIENT(),
+                    ),
+                };
+                if rc != ffi::SQLITE_OK {
+                    return Err(sqlite_error(conn, rc));
+                }
+            }
+            let rc = ffi::sqlite3_step(stmt);
+            let result = match rc {
+                ffi::SQLITE_DONE => Ok(ffi::sqlite3_changes(conn.handle()) as usize),
+                _ => Err(sqlite_error(conn, rc)),
+            };
+            ffi::sqlite3_reset(stmt);
+            result
+        }
+    }))
+}
+
+/// The connection's last error, as rusqlite reports one.
+fn sqlite_error(conn: &Connection, rc: c_int) -> Error {
+    // SAFETY: a valid connection; SQLite returns a NUL-terminated message it owns.
+    let message = unsafe {
+        std::ffi::CStr::from_ptr(ffi::sqlite3_errmsg(conn.handle()))
+            .to_string_lossy()
+            .into_owned()
+    };
+    Error::Sql(rusqlite::Error::SqliteFailure(
+        ffi::Error::new(rc),
+        Some(message),
+    ))
+}
+
 /// Forgets every name (entries were deleted outside recording).
 pub fn forget(conn: &Connection) {
     with_memory(key_of(conn), Memory::clear);
@@ -275,8 +390,14 @@ unsafe extern "C" fn x_connect(
 
 unsafe extern "C" fn x_disconnect(vtab: *mut ffi::sqlite3_vtab) -> c_int {
     let tab = Box::from_raw(vtab as *mut TxnTab);
-    if let Ok(mut all) = memories().lock() {
-        all.remove(&tab.handle);
+    let memory = memories()
+        .lock()
+        .ok()
+        .and_then(|mut all| all.remove(&tab.handle));
+    // SQLite disconnects virtual tables as the connection closes, before it checks for
+    // unfinalized statements: the kept ones go here.
+    for kept in memory.into_iter().flat_map(|m| m.kept).flatten() {
+        ffi::sqlite3_finalize(kept.0);
     }
     ffi::SQLITE_OK
 }

@@ -8,9 +8,15 @@ use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 
 /// The canonical SQL value of `bytes`, borrowing them.
 pub fn to_sql(bytes: &[u8]) -> ToSqlOutput<'_> {
+    ToSqlOutput::Borrowed(to_ref(bytes))
+}
+
+/// The canonical SQL value of `bytes`, borrowed: TEXT when they are UTF-8 without NUL,
+/// BLOB otherwise.
+pub fn to_ref(bytes: &[u8]) -> ValueRef<'_> {
     match canonical_text(bytes) {
-        Some(text) => ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes())),
-        None => ToSqlOutput::Borrowed(ValueRef::Blob(bytes)),
+        Some(text) => ValueRef::Text(text.as_bytes()),
+        None => ValueRef::Blob(bytes),
     }
 }
 

@@ -1097,3 +1097,23 @@ fn history_written_in_transactions_matches_the_same_writes_one_by_one() {
     let _ = std::fs::remove_dir_all(dir);
     let _ = std::fs::remove_dir_all(ref_dir);
 }
+
+#[test]
+fn a_connection_that_recorded_in_a_transaction_closes_cleanly() {
+    // The history write path keeps two statements prepared per connection; closing must
+    // finalize them (sqlite3_close refuses to close over unfinalized statements).
+    let (a, b, dir) = two_connections("close");
+    redis(
+        &a,
+        &["HISTORY", "ENABLE", "GLOBAL", "RETENTION", "COUNT", "1"],
+    );
+    a.execute_batch("BEGIN").unwrap();
+    for v in ["1", "2", "3"] {
+        redis(&a, &["SET", "k", v]);
+    }
+    a.execute_batch("COMMIT").unwrap();
+    a.close().map_err(|(_, e)| e).unwrap();
+    assert_eq!(count(&b, "k"), 1);
+    b.close().map_err(|(_, e)| e).unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+}
