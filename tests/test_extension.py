@@ -113,6 +113,29 @@ def test_failed_command_inside_transaction_changes_nothing(db):
     assert one(db, "SELECT redis_get('s')") == "text"
 
 
+def test_history_recorded_in_a_python_transaction(db):
+    # Writes in one transaction, a failing command and a rolled-back savepoint among them:
+    # only the surviving writes have entries, numbered as they were made, the newest
+    # COUNT of them kept; the key-and-time query takes bound parameters.
+    db.execute("SELECT redis('HISTORY', 'ENABLE', 'KEY', 'job', 'RETENTION', 'COUNT', 4)")
+    db.execute("BEGIN")
+    for i in range(1, 7):
+        db.execute("SELECT redis_set('job', ?)", (f"step{i}",))
+    with pytest.raises(sqlite3.OperationalError):
+        db.execute("SELECT redis('INCR', 'job')")
+    db.execute("SAVEPOINT s")
+    db.execute("SELECT redis_set('job', 'undone')")
+    db.execute("ROLLBACK TO s")
+    db.execute("RELEASE s")
+    db.execute("SELECT redis_set('job', 'step7')")
+    db.execute("COMMIT")
+    rows = db.execute(
+        "SELECT version, op, value FROM redis_history WHERE key = ? AND ts_ms > ? ORDER BY version",
+        ("job", 0),
+    ).fetchall()
+    assert rows == [(v, "set", json.dumps(f"step{v}")) for v in (4, 5, 6, 7)]
+
+
 def test_writers_are_directonly(db):
     db.execute("CREATE TABLE t (x)")
     db.execute("CREATE VIEW v_reads AS SELECT redis_get('k') AS g")

@@ -64,3 +64,35 @@ def test_file_shared_between_shell_and_python(ext_path, tmp_path):
     p = subprocess.run(["sqlite3", db, "SELECT key, value FROM redis_strings ORDER BY key"],
                        capture_output=True, text=True)
     assert p.stdout.splitlines() == ["from_python|yes", "from_shell|yes"]
+
+
+def test_history_in_the_shell(ext_path, tmp_path):
+    # A write undone by ROLLBACK TO leaves no entry and takes no number, the newest 3
+    # entries are kept, the key-and-time query goes through the table's primary key, and
+    # the shell closes cleanly over the statements history keeps prepared.
+    rc, out, err = shell(str(tmp_path / "h.db"), """
+SELECT redis('HISTORY', 'ENABLE', 'KEY', 'cart:7', 'RETENTION', 'COUNT', 3);
+BEGIN;
+SELECT redis_set('cart:7', '1');
+SELECT redis_set('cart:7', '2');
+SAVEPOINT s;
+SELECT redis_set('cart:7', 'undone');
+ROLLBACK TO s;
+RELEASE s;
+SELECT redis_set('cart:7', '3');
+SELECT redis_set('cart:7', '4');
+COMMIT;
+SELECT version, op, type, value FROM redis_history WHERE key = 'cart:7' ORDER BY version;
+SELECT redis_history_at('cart:7', (SELECT max(ts_ms) FROM redis_history WHERE key = 'cart:7'));
+EXPLAIN QUERY PLAN
+  SELECT ts_ms, op, value FROM redis_history WHERE key = 'cart:7' AND ts_ms > 0;
+""", ext_path)
+    assert (rc, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[:9] == [
+        "OK", "OK", "OK", "OK", "OK", "OK",
+        '2|set|string|"2"', '3|set|string|"3"', '4|set|string|"4"',
+    ]
+    assert lines[9] == "4"
+    plan = "\n".join(lines[10:])
+    assert "VIRTUAL TABLE INDEX" in plan and "redlite_history primary key" in plan, plan
