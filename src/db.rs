@@ -543,6 +543,61 @@ impl<'a> Ctx<'a> {
         Ok(())
     }
 
+    /// Swaps the keys of databases `x` and `y` (SWAPDB). With history on anywhere, every
+    /// key now in either database is a changed key, and each name that held a key before
+    /// and holds none now is a deleted one.
+    pub fn swap_dbs(&mut self, x: i64, y: i64) -> Result<()> {
+        if x == y {
+            return Ok(());
+        }
+        self.forget_rows();
+        let history = self.history_config()?.any;
+        let names = |conn: &Connection| -> Result<Vec<(i64, i64, Vec<u8>)>> {
+            let mut stmt =
+                conn.prepare_cached("SELECT id, db, key FROM redlite_keys WHERE db IN (?1, ?2)")?;
+            let rows = stmt.query_map([x, y], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    value::from_sql(r.get_ref(2)?).unwrap_or_default(),
+                ))
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        };
+        let before = if history {
+            names(self.conn)?
+        } else {
+            Vec::new()
+        };
+        // Three steps through a parking number, because UNIQUE (db, key) is checked row by
+        // row during an UPDATE.
+        let park = -1 - x;
+        for (from, to) in [(x, park), (y, x), (park, y)] {
+            self.conn
+                .prepare_cached("UPDATE redlite_keys SET db = ?2 WHERE db = ?1")?
+                .execute([from, to])?;
+        }
+        if history {
+            let after = names(self.conn)?;
+            let now: std::collections::HashSet<(i64, &[u8])> = after
+                .iter()
+                .map(|(_, db, key)| (*db, key.as_slice()))
+                .collect();
+            for (_, db, key) in before {
+                if !now.contains(&(db, key.as_slice())) {
+                    self.dirty.push(Dirty::Deleted {
+                        db,
+                        key,
+                        expired: false,
+                    });
+                }
+            }
+            self.dirty
+                .extend(after.iter().map(|(id, _, _)| Dirty::Live(*id)));
+        }
+        Ok(())
+    }
+
     /// Deletes a live key by name; true if it existed.
     pub fn delete_key(&mut self, key: &[u8]) -> Result<bool> {
         match self.lookup_write(key)? {

@@ -568,16 +568,7 @@ pub fn cmd_swapdb(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     };
     let x = parse(a.next_bytes()?, "first")?;
     let y = parse(a.next_bytes()?, "second")?;
-    if x != y {
-        // Three steps through a parking number, because UNIQUE (db, key) is checked row
-        // by row during an UPDATE.
-        let park = -1 - x;
-        for (from, to) in [(x, park), (y, x), (park, y)] {
-            cx.conn
-                .prepare_cached("UPDATE redlite_keys SET db = ?2 WHERE db = ?1")?
-                .execute([from, to])?;
-        }
-    }
+    cx.swap_dbs(x, y)?;
     Ok(Reply::ok())
 }
 

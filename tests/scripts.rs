@@ -7,9 +7,19 @@ mod common;
 use common::{render, split, Db};
 
 fn run_script(name: &str) {
+    run_script_in(name, false);
+}
+
+/// Runs a script; with `history`, history is on for every key from the start, every reply
+/// must still be the expected one, and after every step each name's newest entry must
+/// hold what the key's own read command returns ([`check_history`]).
+fn run_script_in(name: &str, history: bool) {
     let path = format!("{}/tests/scripts/{name}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap();
     let mut db = Db::new();
+    if history {
+        db.script(&[("HISTORY ENABLE GLOBAL", "OK")]);
+    }
     // Room for every statement, so none is finalized (and its count lost) before the
     // re-prepare check below.
     db.conn.set_prepared_statement_cache_capacity(4096);
@@ -46,6 +56,9 @@ fn run_script(name: &str) {
                 n + 1
             ));
         }
+        if history {
+            check_history(&mut db, &format!("{name}:{}: {cmd}", n + 1), &mut failures);
+        }
     }
     assert!(
         failures.is_empty(),
@@ -79,6 +92,104 @@ fn run_script(name: &str) {
         "{name}: re-prepared statements:\n{}",
         reprepared.join("\n")
     );
+}
+
+/// After a step: for every key name history has entries for, in every database, `HISTORY
+/// GETAT name <now>` (the newest entry, decoded) equals what the key's type's own read
+/// returns now (GET, HGETALL, LRANGE, SMEMBERS, ZRANGE WITHSCORES, XRANGE), or nil for a
+/// key that is gone. Hash fields and set members are compared in any order.
+fn check_history(db: &mut Db, step: &str, failures: &mut Vec<String>) {
+    let names: Vec<(i64, Vec<u8>)> = {
+        let mut stmt = db
+            .conn
+            .prepare("SELECT DISTINCT db, key FROM redlite_history")
+            .unwrap();
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    redlite::value::from_sql(r.get_ref(1)?).unwrap_or_default(),
+                ))
+            })
+            .unwrap();
+        rows.map(Result::unwrap).collect()
+    };
+    let now = redlite::Clock::now_ms(&db.clock).to_string();
+    let (selected, checking) = (db.session.db, db.check_lengths);
+    db.check_lengths = false;
+    for (d, key) in names {
+        db.session.db = d;
+        let at = db.exec(&[b"HISTORY", b"GETAT", &key, now.as_bytes()]);
+        let ty = render(&db.exec(&[b"TYPE", &key]));
+        let read: &[&[u8]] = match ty.as_str() {
+            "string" => &[b"GET"],
+            "hash" => &[b"HGETALL"],
+            "list" => &[b"LRANGE", b"_", b"0", b"-1"],
+            "set" => &[b"SMEMBERS"],
+            "zset" => &[b"ZRANGE", b"_", b"0", b"-1", b"WITHSCORES"],
+            "stream" => &[b"XRANGE", b"_", b"-", b"+"],
+            _ => &[],
+        };
+        let now_holds = match read {
+            [] => redlite::Reply::Nil,
+            [cmd, rest @ ..] => {
+                let mut argv: Vec<&[u8]> = vec![cmd, &key];
+                argv.extend(rest.iter().skip(1));
+                db.exec(&argv)
+            }
+        };
+        let (a, b) = (comparable(&at, &ty), comparable(&now_holds, &ty));
+        if a != b {
+            failures.push(format!(
+                "{step}\n   db {d} key {:?} ({ty}): history {a:?}\n    now {b:?}",
+                String::from_utf8_lossy(&key)
+            ));
+        }
+    }
+    db.session.db = selected;
+    db.check_lengths = checking;
+}
+
+/// A reply as a list of rendered items: hash fields and set members sorted, since their
+/// order is not part of what either side promises.
+fn comparable(reply: &redlite::Reply, ty: &str) -> Vec<String> {
+    use redlite::Reply;
+    let mut items: Vec<String> = match reply {
+        Reply::Nil | Reply::NilArray => return vec!["(nil)".into()],
+        Reply::Array(items) | Reply::Set(items) => items.iter().map(render).collect(),
+        Reply::Pairs(pairs) | Reply::PairMap(pairs) | Reply::Map(pairs) => pairs
+            .iter()
+            .map(|(k, v)| format!("{} {}", render(k), render(v)))
+            .collect(),
+        other => vec![render(other)],
+    };
+    if ty == "hash" {
+        // A flat field/value array becomes pairs, as a map's would.
+        if matches!(reply, Reply::Array(_)) {
+            items = items.chunks(2).map(|p| p.join(" ")).collect();
+        }
+        items.sort();
+    } else if ty == "set" {
+        items.sort();
+    }
+    items
+}
+
+#[test]
+fn every_script_with_history_on() {
+    for name in [
+        "strings.redis",
+        "keys.redis",
+        "hashes.redis",
+        "sets.redis",
+        "lists.redis",
+        "blocking.redis",
+        "zsets.redis",
+        "zsets-7.2.redis",
+        "streams.redis",
+    ] {
+        run_script_in(name, true);
+    }
 }
 
 #[test]
