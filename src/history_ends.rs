@@ -38,9 +38,10 @@ use crate::error::{Error, Result};
 /// capacities people use. Past this, the oldest end is found with a subquery.
 const MAX_TIMES_PER_NAME: usize = 1024;
 
-/// Entry times remembered per connection, all names together; past this the memory starts
-/// again (a transaction writing millions of names gains nothing from it).
-const MAX_TIMES: usize = 1 << 20;
+/// Entry times remembered per connection, all names together (a few MB at most); past
+/// this the memory starts again: a transaction writing this many names gains little from
+/// it, and one holding large COUNTs for many names reads their oldest entries again.
+const MAX_TIMES: usize = 1 << 17;
 
 /// A name's two ends, as the write path needs them.
 #[derive(Debug, Clone, PartialEq)]
