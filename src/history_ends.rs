@@ -546,3 +546,39 @@ pub fn register(conn: &Connection) -> Result<()> {
     conn.prepare("SELECT 1 FROM redlite_txn")?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_oldest_time_is_known_only_while_the_oldest_entry_is_the_first_held() {
+        // Entries 3..=7 exist; the table gave the oldest (ts 100, seq 3) and the newest.
+        let mut e = Ends::read((140, 7, 70), (100, 3));
+        assert_eq!(e.oldest_ts(), Some(100));
+        e.appended(150, 8, 71);
+        assert_eq!((e.newest_ts, e.newest_seq, e.newest_version), (150, 8, 71));
+        // Entry 3 dropped: entry 4's time was never read.
+        e.oldest_now(4);
+        assert_eq!(e.oldest_ts(), None);
+        // Reading the first entries fills in what is older than what is held, in order.
+        e.oldest_read(&[(110, 4), (120, 5), (130, 6), (140, 7), (150, 8)]);
+        assert_eq!(e.oldest_ts(), Some(110));
+        e.oldest_now(6);
+        assert_eq!(e.oldest_ts(), Some(130));
+        let seqs: Vec<i64> = e.times.iter().map(|(_, seq)| *seq).collect();
+        assert_eq!(seqs, [6, 7, 8]);
+    }
+
+    #[test]
+    fn a_name_holds_at_most_its_cap_of_times_dropping_the_oldest() {
+        let mut e = Ends::first(0, 1, 1);
+        for seq in 2..=(MAX_TIMES_PER_NAME as i64 + 10) {
+            e.appended(seq, seq, seq);
+        }
+        assert_eq!(e.times.len(), MAX_TIMES_PER_NAME);
+        assert_eq!(e.oldest_seq, 1);
+        assert_eq!(e.oldest_ts(), None, "entry 1's time was let go");
+        assert_eq!(e.times.back(), Some(&(e.newest_ts, e.newest_seq)));
+    }
+}
