@@ -15,7 +15,8 @@ import time
 import pytest
 
 import resp
-from conftest import EXT, SCRIPTS, needs_version, script_files, skip_if_newer_than
+from conftest import (EXT, SCRIPTS, needs_version, script_files, skip_if_newer_than,
+                      start_redlite, stop)
 
 ALLOWLIST = os.path.join(os.path.dirname(os.path.abspath(__file__)), "allowlist.txt")
 
@@ -220,7 +221,6 @@ def test_reads_see_every_acknowledged_write(redlite_server):
 def test_clients_on_different_io_threads_see_each_other(tmp_path):
     """With `io-threads 2` connections alternate between two threads; what one client
     does reaches clients on the other: a blocked pop, a subscription, WATCH, CLIENT KILL."""
-    from conftest import start_redlite, stop
     port, proc = start_redlite(tmp_path, "--io-threads", "2")
     try:
         a, b = resp.Conn(port), resp.Conn(port)  # the 1st and 2nd clients: one per thread
@@ -250,3 +250,54 @@ def test_clients_on_different_io_threads_see_each_other(tmp_path):
             c.command("PING")
     finally:
         stop(proc)
+
+
+def test_history_recorded_by_group_commits(tmp_path):
+    # Four clients pipeline SETs to three shared keys, with a failing INCR in each batch
+    # and a MULTI/EXEC whose middle command fails, while history keeps the newest 5
+    # entries of every key. The writer records inside its group-commit transactions, so
+    # each entry's number (seq) must still be its version: one per acknowledged write,
+    # none lost, none repeated, none from a failed command.
+    port, proc = start_redlite(tmp_path)
+    try:
+        admin = resp.Conn(port)
+        assert admin.command("HISTORY", "ENABLE", "GLOBAL", "RETENTION", "COUNT", "5") == "OK"
+        assert admin.command("SET", "text", "not a number") == "OK"
+        clients = [resp.Conn(port) for _ in range(4)]
+        sets = {"k0": 0, "k1": 0, "k2": 0}
+        for rnd in range(25):
+            for c, conn in enumerate(clients):
+                batch = []
+                for i in range(8):
+                    key = f"k{(rnd + c + i) % 3}"
+                    batch.append(("SET", key, f"r{rnd}c{c}i{i}"))
+                    sets[key] += 1
+                batch.insert(4, ("INCR", "text"))
+                conn.send_raw(b"".join(resp.encode(cmd) for cmd in batch))
+            for conn in clients:
+                replies = [conn.read_reply() for _ in range(9)]
+                assert str(replies[4]) == "ERR value is not an integer or out of range"
+                assert [r for i, r in enumerate(replies) if i != 4] == ["OK"] * 8
+        tx = clients[0]
+        for cmd in (("MULTI",), ("SET", "k1", "in-multi-1"), ("INCR", "text"),
+                    ("SET", "k1", "in-multi-2")):
+            tx.command(*cmd)
+        executed = tx.command("EXEC")
+        assert executed[0] == "OK" and executed[2] == "OK"
+        assert isinstance(executed[1], resp.RespError)
+        sets["k1"] += 2
+        for key, n in sets.items():
+            entries = admin.command("HISTORY", "GET", key)
+            assert len(entries) == 5, key
+            versions = [dict(zip(e[::2], e[1::2]))[b"version"] for e in entries]
+            assert versions == list(range(n, n - 5, -1)), key
+        assert admin.command("GET", "k1") == b"in-multi-2"
+        for conn in clients + [admin]:
+            conn.close()
+    finally:
+        stop(proc)
+    db = sqlite3.connect(str(tmp_path / "redlite.db"))
+    rows = db.execute("SELECT key, seq, version FROM redlite_history WHERE key != 'text'").fetchall()
+    db.close()
+    assert len(rows) == 15
+    assert all(seq == version for _, seq, version in rows), rows
