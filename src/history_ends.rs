@@ -257,29 +257,22 @@ pub fn run_kept(
     args: &[ValueRef<'_>],
 ) -> Option<Result<usize>> {
     let handle = key_of(conn);
-    let stmt = with_memory(handle, |m| -> Result<*mut ffi::sqlite3_stmt> {
-        if let Some(kept) = &m.kept[which as usize] {
-            return Ok(kept.0);
-        }
-        let mut stmt = std::ptr::null_mut();
-        // SAFETY: a valid connection; the SQL's pointer and length describe one
-        // statement; `stmt` receives it (null on error).
-        let rc = unsafe {
-            ffi::sqlite3_prepare_v3(
-                conn.handle(),
-                sql.as_ptr() as *const c_char,
-                sql.len() as c_int,
-                ffi::SQLITE_PREPARE_PERSISTENT,
-                &mut stmt,
-                std::ptr::null_mut(),
-            )
-        };
-        if rc != ffi::SQLITE_OK || stmt.is_null() {
-            return Err(sqlite_error(conn, rc));
-        }
-        m.kept[which as usize] = Some(KeptStmt(stmt));
-        Ok(stmt)
-    })?;
+    let stmt = match with_memory(handle, |m| m.kept[which as usize].as_ref().map(|k| k.0))? {
+        Some(stmt) => Ok(stmt),
+        // Prepared without the memories' lock held: SQLite may load the schema, and
+        // nothing SQLite calls back into should find the lock taken.
+        None => prepare_kept(conn, sql).and_then(|stmt| {
+            let kept = with_memory(handle, |m| {
+                m.kept[which as usize].get_or_insert(KeptStmt(stmt)).0
+            });
+            if kept != Some(stmt) {
+                // Not kept (the memory went, or holds another): this one goes now.
+                // SAFETY: a statement this call prepared and nothing else holds.
+                unsafe { ffi::sqlite3_finalize(stmt) };
+            }
+            kept.ok_or_else(|| Error::err("the connection is closing"))
+        }),
+    };
     Some(stmt.and_then(|stmt| {
         // SAFETY: `stmt` is a live statement of this connection (finalized only when it
         // closes), used by this command alone; each value is bound with
@@ -320,6 +313,27 @@ pub fn run_kept(
             result
         }
     }))
+}
+
+/// Prepares `sql` to be kept for the connection's lifetime.
+fn prepare_kept(conn: &Connection, sql: &str) -> Result<*mut ffi::sqlite3_stmt> {
+    let mut stmt = std::ptr::null_mut();
+    // SAFETY: a valid connection; the SQL's pointer and length describe one statement;
+    // `stmt` receives it (null on error).
+    let rc = unsafe {
+        ffi::sqlite3_prepare_v3(
+            conn.handle(),
+            sql.as_ptr() as *const c_char,
+            sql.len() as c_int,
+            ffi::SQLITE_PREPARE_PERSISTENT,
+            &mut stmt,
+            std::ptr::null_mut(),
+        )
+    };
+    if rc != ffi::SQLITE_OK || stmt.is_null() {
+        return Err(sqlite_error(conn, rc));
+    }
+    Ok(stmt)
 }
 
 /// The connection's last error, as rusqlite reports one.
