@@ -521,23 +521,29 @@ fn append(
             // CLEAR/PRUNE drop from the oldest end), so one over is the oldest alone.
             let first_kept = seq.saturating_sub(n).saturating_add(1);
             if e.oldest_seq == first_kept - 1 {
-                let oldest_ts = match e.oldest_ts() {
-                    Some(ts) => ts,
-                    None => {
-                        // Remembered ends without the oldest's time: read the times of the
-                        // name's first entries, which the next writes will drop in turn.
-                        let mut stmt = cx.conn.prepare_cached(
-                            "SELECT ts_ms, seq FROM redlite_history WHERE db = ?1 AND key = ?2 \
-                             ORDER BY ts_ms, seq LIMIT 32",
-                        )?;
-                        let first = stmt
-                            .query_map(params![name.0, key], |r| Ok((r.get(0)?, r.get(1)?)))?
-                            .collect::<rusqlite::Result<Vec<(i64, i64)>>>()?;
-                        e.oldest_read(&first);
-                        e.oldest_ts().ok_or_else(|| {
-                            Error::err("history entries are not numbered without gaps")
-                        })?
-                    }
+                if e.oldest_ts().is_none() {
+                    // Remembered ends without the oldest's time: read the times of the
+                    // name's first entries, which the next writes will drop in turn.
+                    let mut stmt = cx.conn.prepare_cached(
+                        "SELECT ts_ms, seq FROM redlite_history WHERE db = ?1 AND key = ?2 \
+                         ORDER BY ts_ms, seq LIMIT 32",
+                    )?;
+                    let first = stmt
+                        .query_map(params![name.0, key], |r| Ok((r.get(0)?, r.get(1)?)))?
+                        .collect::<rusqlite::Result<Vec<(i64, i64)>>>()?;
+                    e.oldest_read(&first);
+                }
+                let Some(oldest_ts) = e.oldest_ts() else {
+                    // The first entry is not the one remembered: the entries were changed
+                    // by plain SQL. Drop whichever is first, and read the ends next time.
+                    cx.conn
+                        .prepare_cached(
+                            "DELETE FROM redlite_history WHERE db = ?1 AND key = ?2 \
+                             AND (ts_ms, seq) = (SELECT ts_ms, seq FROM redlite_history \
+                               WHERE db = ?1 AND key = ?2 ORDER BY ts_ms, seq LIMIT 1)",
+                        )?
+                        .execute(params![name.0, key])?;
+                    return Ok(());
                 };
                 run_kept(
                     cx,

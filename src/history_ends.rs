@@ -24,6 +24,10 @@
 //! transaction of its own, which would end before anything remembered could be used.
 //! Writing `redlite_history` with plain SQL inside a transaction that also records
 //! history is not seen here (as for the configuration cache, `history_config`).
+//!
+//! The same per-connection state keeps the write path's two statements, the entry's
+//! insert and the oldest entry's delete, prepared until the connection closes
+//! ([`run_kept`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::ffi::{c_char, c_int, c_void};
@@ -35,7 +39,8 @@ use rusqlite::{ffi, Connection};
 use crate::error::{Error, Result};
 
 /// Entry times remembered per name: enough to know the oldest entry's time at the
-/// capacities people use. Past this, the oldest end is found with a subquery.
+/// capacities people use. Past this, the oldest entries' times are read again, 32 at a
+/// time.
 const MAX_TIMES_PER_NAME: usize = 1024;
 
 /// Entry times remembered per connection, all names together (a few MB at most); past
@@ -44,7 +49,7 @@ const MAX_TIMES_PER_NAME: usize = 1024;
 const MAX_TIMES: usize = 1 << 17;
 
 /// A name's two ends, as the write path needs them.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct Ends {
     /// The newest entry's time.
     pub newest_ts: i64,

@@ -1117,3 +1117,27 @@ fn a_connection_that_recorded_in_a_transaction_closes_cleanly() {
     b.close().map_err(|(_, e)| e).unwrap();
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn entries_deleted_with_plain_sql_mid_transaction_do_not_fail_later_writes() {
+    // Plain SQL under what is remembered: the next write cannot find the oldest entry it
+    // expects, drops the first one there is, and the name's ends are read again after.
+    let (a, _b, dir) = two_connections("tampered");
+    redis(
+        &a,
+        &["HISTORY", "ENABLE", "KEY", "k", "RETENTION", "COUNT", "3"],
+    );
+    for v in ["1", "2", "3"] {
+        redis(&a, &["SET", "k", v]);
+    }
+    a.execute_batch("BEGIN").unwrap();
+    redis(&a, &["SET", "k", "4"]); // entries 2, 3, 4; entry 2's time is not known
+    a.execute_batch("DELETE FROM redlite_history WHERE key = 'k' AND seq = 2")
+        .unwrap();
+    assert_eq!(redis(&a, &["SET", "k", "5"]), "OK");
+    assert_eq!(redis(&a, &["SET", "k", "6"]), "OK");
+    a.execute_batch("COMMIT").unwrap();
+    let seqs: Vec<i64> = numbered(&a, "k").iter().map(|e| e.0).collect();
+    assert_eq!(seqs, [4, 5, 6]);
+    let _ = std::fs::remove_dir_all(dir);
+}
