@@ -23,7 +23,9 @@
 //! commands that run inside the caller's transaction: a command in autocommit mode is a
 //! transaction of its own, which would end before anything remembered could be used.
 //! Writing `redlite_history` with plain SQL inside a transaction that also records
-//! history is not seen here (as for the configuration cache, `history_config`).
+//! history is not seen here (as for the configuration cache, `history_config`); a write
+//! that then cannot find the oldest entry it expects drops the first one there is, and
+//! the name's ends are read again at its next write.
 //!
 //! The same per-connection state keeps the write path's two statements, the entry's
 //! insert and the oldest entry's delete, prepared until the connection closes
