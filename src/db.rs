@@ -544,17 +544,21 @@ impl<'a> Ctx<'a> {
     }
 
     /// Swaps the keys of databases `x` and `y` (SWAPDB). With history on anywhere, every
-    /// key now in either database is a changed key, and each name that held a key before
-    /// and holds none now is a deleted one.
+    /// key in either database is a changed key, and each name that held a key before and
+    /// holds none now is a deleted one.
     pub fn swap_dbs(&mut self, x: i64, y: i64) -> Result<()> {
         if x == y {
             return Ok(());
         }
         self.forget_rows();
         let history = self.history_config()?.any;
-        let names = |conn: &Connection| -> Result<Vec<(i64, i64, Vec<u8>)>> {
-            let mut stmt =
-                conn.prepare_cached("SELECT id, db, key FROM redlite_keys WHERE db IN (?1, ?2)")?;
+        // The keys' ids and names, read before the swap: after it, the same ids hold the
+        // same names, each in the other database.
+        let mut keys: Vec<(i64, i64, Vec<u8>)> = Vec::new();
+        if history {
+            let mut stmt = self
+                .conn
+                .prepare_cached("SELECT id, db, key FROM redlite_keys WHERE db IN (?1, ?2)")?;
             let rows = stmt.query_map([x, y], |r| {
                 Ok((
                     r.get(0)?,
@@ -562,13 +566,8 @@ impl<'a> Ctx<'a> {
                     value::from_sql(r.get_ref(2)?).unwrap_or_default(),
                 ))
             })?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
-        };
-        let before = if history {
-            names(self.conn)?
-        } else {
-            Vec::new()
-        };
+            keys = rows.collect::<rusqlite::Result<_>>()?;
+        }
         // Three steps through a parking number, because UNIQUE (db, key) is checked row by
         // row during an UPDATE.
         let park = -1 - x;
@@ -577,24 +576,16 @@ impl<'a> Ctx<'a> {
                 .prepare_cached("UPDATE redlite_keys SET db = ?2 WHERE db = ?1")?
                 .execute([from, to])?;
         }
-        if history {
-            let after = names(self.conn)?;
-            let now: std::collections::HashSet<(i64, &[u8])> = after
-                .iter()
-                .map(|(_, db, key)| (*db, key.as_slice()))
-                .collect();
-            for (_, db, key) in before {
-                if !now.contains(&(db, key.as_slice())) {
-                    self.dirty.push(Dirty::Deleted {
-                        db,
-                        key,
-                        expired: false,
-                    });
-                }
-            }
-            self.dirty
-                .extend(after.iter().map(|(id, _, _)| Dirty::Live(*id)));
-        }
+        // Every name held before lost its key and every key changed; recording keeps each
+        // name's final state, so a name the other database also held records its new key.
+        let ids: Vec<i64> = keys.iter().map(|(id, _, _)| *id).collect();
+        self.dirty
+            .extend(keys.into_iter().map(|(_, db, key)| Dirty::Deleted {
+                db,
+                key,
+                expired: false,
+            }));
+        self.dirty.extend(ids.into_iter().map(Dirty::Live));
         Ok(())
     }
 

@@ -459,8 +459,8 @@ fn append(
     op: &str,
     retention: Retention,
 ) -> Result<()> {
-    let key = value::to_sql(&name.1);
     let key_ref = value::to_ref(&name.1);
+    let key = ToSqlOutput::Borrowed(key_ref);
     let remembered = match cx.in_callers_transaction {
         true => history_ends::take(cx.conn, name.0, &name.1),
         false => Remembered::Unavailable,
@@ -470,7 +470,7 @@ fn append(
         Remembered::Known(name_key, ends) => (Some(name_key), Some(ends)),
         _ => (None, read_ends(cx, name.0, &key)?),
     };
-    let remembered = |ends| {
+    let keep = |ends| {
         if remember {
             let name_key = name_key.unwrap_or_else(|| name.1.clone());
             history_ends::put(cx.conn, name.0, name_key, ends);
@@ -510,7 +510,7 @@ fn append(
         ],
     )?;
     let Some(mut e) = ends else {
-        remembered(Ends::first(ts, seq, version));
+        keep(Ends::first(ts, seq, version));
         return Ok(());
     };
     e.appended(ts, seq, version);
@@ -582,7 +582,7 @@ fn append(
             }
         }
     }
-    remembered(e);
+    keep(e);
     Ok(())
 }
 

@@ -356,6 +356,56 @@ fn rename_records_both_names_and_expiry_records_an_expire() {
 }
 
 #[test]
+fn swapdb_records_every_key_of_both_databases() {
+    // db 0 holds a and shared; db 1 holds shared and b. After the swap each name holds
+    // what the other database had: a and b are gone from where they were, shared changed
+    // in both.
+    let mut db = Db::new();
+    db.script(&[
+        ("HISTORY ENABLE GLOBAL", "OK"),
+        ("SET a a0", "OK"),
+        ("SET shared s0", "OK"),
+        ("SELECT 1", "OK"),
+        ("SET shared s1", "OK"),
+        ("SET b b1", "OK"),
+    ]);
+    db.clock.advance(10);
+    let now = T0 + 10;
+    db.script(&[
+        ("SWAPDB 0 1", "OK"),
+        (&format!("HISTORY GETAT a {now}"), "\"a0\""),
+        (&format!("HISTORY GETAT shared {now}"), "\"s0\""),
+        (&format!("HISTORY GETAT b {now}"), "(nil)"),
+        ("SELECT 0", "OK"),
+        (&format!("HISTORY GETAT a {now}"), "(nil)"),
+        (&format!("HISTORY GETAT shared {now}"), "\"s1\""),
+        (&format!("HISTORY GETAT b {now}"), "\"b1\""),
+    ]);
+    let ops: Vec<(i64, String, String)> = {
+        let mut stmt = db
+            .conn
+            .prepare("SELECT db, key, op FROM redlite_history WHERE ts_ms = ?1 ORDER BY db, key")
+            .unwrap();
+        stmt.query_map([now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let swapdb = |d: i64, k: &str| (d, k.to_string(), "swapdb".to_string());
+    assert_eq!(
+        ops,
+        [
+            swapdb(0, "a"),
+            swapdb(0, "b"),
+            swapdb(0, "shared"),
+            swapdb(1, "a"),
+            swapdb(1, "b"),
+            swapdb(1, "shared"),
+        ]
+    );
+}
+
+#[test]
 fn restore_and_diff_round_trip() {
     let mut db = Db::new();
     db.script(&[("HISTORY ENABLE KEY k", "OK"), ("SET k original", "OK")]);
