@@ -945,8 +945,11 @@ fn write_snapshot(cx: &Ctx, id: i64, snap: &Snapshot) -> Result<()> {
     cx.set_len(id, len as i64)?;
     match snap {
         Snapshot::String(v) => {
-            c.prepare_cached("INSERT INTO redlite_strings (key_id, value) VALUES (?1, ?2)")?
-                .execute(params![id, value::to_sql(v)])?;
+            c.prepare_cached(
+                "INSERT INTO redlite_strings (key_id, expire_at, value) \
+                 SELECT ?1, expire_at, ?2 FROM redlite_keys WHERE id = ?1",
+            )?
+            .execute(params![id, value::to_sql(v)])?;
         }
         Snapshot::Hash(pairs) => {
             let mut stmt = c.prepare_cached(

@@ -18,8 +18,9 @@ use crate::value;
 /// length.
 pub fn copy_contents(cx: &Ctx, ty: KeyType, from: i64, to: i64) -> Result<()> {
     let sqls: &[&str] = match ty {
-        KeyType::String => &["INSERT INTO redlite_strings (key_id, value) \
-             SELECT ?2, value FROM redlite_strings WHERE key_id = ?1"],
+        KeyType::String => &["INSERT INTO redlite_strings (key_id, expire_at, value) \
+             SELECT ?2, (SELECT expire_at FROM redlite_keys WHERE id = ?2), value \
+             FROM redlite_strings WHERE key_id = ?1"],
         KeyType::Hash => &["INSERT INTO redlite_hashes (key_id, field, value) \
              SELECT ?2, field, value FROM redlite_hashes WHERE key_id = ?1"],
         KeyType::List => &["INSERT INTO redlite_lists (key_id, pos, value) \

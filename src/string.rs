@@ -19,25 +19,28 @@ pub const MAX_STRING_LEN: i64 = 512 * 1024 * 1024;
 // Storage
 
 /// The value of a live string key: `Ok(None)` if absent, `WRONGTYPE` for another type.
+///
+/// One statement reads the value and its expiry from the string's row, reached through
+/// the `(db, key)` index alone: the key's own row is read only when the key is not a
+/// string, to tell `WRONGTYPE` from an expired key.
 pub fn get(cx: &Ctx, key: &[u8]) -> Result<Option<Vec<u8>>> {
     let mut stmt = cx.conn.prepare_cached(
-        "SELECT k.type, k.expire_at, s.value FROM redlite_keys k \
+        "SELECT s.expire_at, s.value FROM redlite_keys k \
          LEFT JOIN redlite_strings s ON s.key_id = k.id WHERE k.db = ?1 AND k.key = ?2",
     )?;
     let row = stmt
         .query_row(params![cx.db(), value::to_sql(key)], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, Option<i64>>(1)?,
-                value::from_sql(r.get_ref(2)?),
-            ))
+            Ok((r.get::<_, Option<i64>>(0)?, value::from_sql(r.get_ref(1)?)))
         })
         .optional()?;
     match row {
-        Some((_, expire_at, _)) if !cx.is_live(expire_at) => Ok(None),
-        Some((ty, _, _)) if ty != KeyType::String as i64 => Err(Error::WrongType),
-        Some((_, _, v)) => Ok(v),
         None => Ok(None),
+        Some((expire_at, Some(v))) => Ok(cx.is_live(expire_at).then_some(v)),
+        // No string row: another type, unless it expired.
+        Some((_, None)) => match cx.lookup(key)? {
+            Some(_) => Err(Error::WrongType),
+            None => Ok(None),
+        },
     }
 }
 
@@ -49,18 +52,24 @@ fn read(cx: &Ctx, id: i64) -> Result<Vec<u8>> {
     Ok(v.unwrap_or_default())
 }
 
-/// Stores the value of string key `id`: an UPDATE of its row when the key already held a
-/// string (`existed`), else an INSERT. Not one upsert for both: an upsert that conflicts
-/// seeks the row twice (the failed insert, then its update).
-fn write_value(cx: &mut Ctx, id: i64, v: &[u8], existed: bool) -> Result<()> {
-    let sql = if existed {
-        "UPDATE redlite_strings SET value = ?2 WHERE key_id = ?1"
-    } else {
-        "INSERT INTO redlite_strings (key_id, value) VALUES (?1, ?2)"
-    };
+/// Replaces the value of string key `id`.
+fn update_value(cx: &mut Ctx, id: i64, v: &[u8]) -> Result<()> {
     cx.conn
-        .prepare_cached(sql)?
+        .prepare_cached("UPDATE redlite_strings SET value = ?2 WHERE key_id = ?1")?
         .execute(params![id, value::to_sql(v)])?;
+    cx.note_string(id, v);
+    Ok(())
+}
+
+/// Stores the value of the string key `id` just created with expiry `expire_at`. Not one
+/// upsert for both this and [`update_value`]: an upsert that conflicts seeks the row
+/// twice (the failed insert, then its update).
+fn insert_value(cx: &mut Ctx, id: i64, expire_at: Option<i64>, v: &[u8]) -> Result<()> {
+    cx.conn
+        .prepare_cached(
+            "INSERT INTO redlite_strings (key_id, expire_at, value) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![id, expire_at, value::to_sql(v)])?;
     cx.note_string(id, v);
     Ok(())
 }
@@ -81,9 +90,12 @@ pub enum Ttl {
 pub fn set(cx: &mut Ctx, key: &[u8], v: &[u8], existing: Option<KeyRow>, ttl: Ttl) -> Result<()> {
     match existing {
         Some(row) if row.ty == KeyType::String => {
-            write_value(cx, row.id, v, true)?;
+            update_value(cx, row.id, v)?;
+            // A key without expiry keeps none without assigning `expire_at`, so the
+            // string-expiry trigger has nothing to look at.
             match ttl {
                 Ttl::Keep => cx.touch(row.id),
+                Ttl::Clear if row.expire_at.is_none() => cx.touch(row.id),
                 Ttl::Clear => cx.set_expire(row.id, None),
                 Ttl::At(at) => cx.set_expire(row.id, Some(at)),
             }
@@ -99,7 +111,7 @@ pub fn set(cx: &mut Ctx, key: &[u8], v: &[u8], existing: Option<KeyRow>, ttl: Tt
                 Ttl::At(at) => Some(at),
             };
             let id = cx.create(key, KeyType::String, expire_at)?;
-            write_value(cx, id, v, false)
+            insert_value(cx, id, expire_at, v)
         }
     }
 }

@@ -249,3 +249,112 @@ fn a_failed_command_leaves_no_partial_write() {
     assert!(r.starts_with("(error) ERR"), "{r}");
     db.script(&[("EXISTS x y", "(integer) 0")]);
 }
+
+/// GET reads a string's expiry from the string's own row (schema 7), so every command
+/// that gives, changes or removes a string key's expiry must be seen by GET: the value
+/// until the deadline, nil from it on. Expected behaviour from Redis's command pages:
+/// SET without KEEPTTL, GETSET and MSET discard the time to live; INCR, APPEND, SETRANGE,
+/// SET KEEPTTL, RENAME, COPY and SWAPDB keep it.
+#[test]
+fn get_sees_every_way_a_strings_expiry_is_set() {
+    let mut db = Db::new();
+    // (setup, key, value, database, expires 1,000 ms after the setup or never)
+    let cases: &[(&[&str], &str, &str, i64, bool)] = &[
+        (&["SET k v", "EXPIRE k 1"], "k", "\"v\"", 0, true),
+        (&["SET k v", "PEXPIRE k 1000"], "k", "\"v\"", 0, true),
+        (&["SET k v", "PEXPIREAT k {at}"], "k", "\"v\"", 0, true),
+        (&["SET k v EX 100", "PEXPIRE k 1000"], "k", "\"v\"", 0, true),
+        (&["SET k v", "GETEX k PX 1000"], "k", "\"v\"", 0, true),
+        (
+            &["SET k v EX 100", "GETEX k PERSIST"],
+            "k",
+            "\"v\"",
+            0,
+            false,
+        ),
+        (&["SET k v EX 100", "PERSIST k"], "k", "\"v\"", 0, false),
+        (
+            &["SET k v EX 100", "SET k w PX 1000"],
+            "k",
+            "\"w\"",
+            0,
+            true,
+        ),
+        (
+            &["SET k v PX 1000", "SET k w KEEPTTL"],
+            "k",
+            "\"w\"",
+            0,
+            true,
+        ),
+        (&["SET k v EX 100", "SET k w"], "k", "\"w\"", 0, false),
+        (&["SET k v EX 100", "GETSET k w"], "k", "\"w\"", 0, false),
+        (&["SET k v EX 100", "MSET k w"], "k", "\"w\"", 0, false),
+        (&["SET k v PX 1000", "SET k w NX"], "k", "\"v\"", 0, true),
+        (&["SETEX k 1 v"], "k", "\"v\"", 0, true),
+        (&["PSETEX k 1000 v"], "k", "\"v\"", 0, true),
+        (&["SET k 1 PX 1000", "INCR k"], "k", "\"2\"", 0, true),
+        (&["SET k v PX 1000", "APPEND k x"], "k", "\"vx\"", 0, true),
+        (
+            &["SET k v PX 1000", "SETRANGE k 0 w"],
+            "k",
+            "\"w\"",
+            0,
+            true,
+        ),
+        (&["SET s v PX 1000", "COPY s k"], "k", "\"v\"", 0, true),
+        (&["SET s v PX 1000", "RENAME s k"], "k", "\"v\"", 0, true),
+        (&["SET k v PX 1000", "SWAPDB 0 1"], "k", "\"v\"", 1, true),
+        (
+            &["HSET k f v", "PEXPIRE k 1000", "SET k w KEEPTTL"],
+            "k",
+            "\"w\"",
+            0,
+            true,
+        ),
+        (
+            &["HSET k f v", "PEXPIRE k 1000", "SET k w"],
+            "k",
+            "\"w\"",
+            0,
+            false,
+        ),
+    ];
+    for (setup, key, value, in_db, expires) in cases {
+        db.script(&[("FLUSHALL", "OK"), ("SELECT 0", "OK")]);
+        let at = (redlite::Clock::now_ms(&db.clock) + 1000).to_string();
+        for line in *setup {
+            let line = line.replace("{at}", &at);
+            let reply = db.run(&line);
+            assert!(!reply.starts_with("(error)"), "{setup:?}: {line}: {reply}");
+        }
+        db.script(&[(&format!("SELECT {in_db}"), "OK")]);
+        db.clock.advance(999);
+        assert_eq!(
+            db.run(&format!("GET {key}")),
+            *value,
+            "{setup:?}, 999 ms on"
+        );
+        db.clock.advance(1);
+        let want = if *expires { "(nil)" } else { value };
+        assert_eq!(
+            db.run(&format!("GET {key}")),
+            want,
+            "{setup:?}, 1,000 ms on"
+        );
+    }
+    // Plain SQL that changes a key's expiry is seen too (the schema's trigger).
+    db.script(&[
+        ("FLUSHALL", "OK"),
+        ("SELECT 0", "OK"),
+        ("SET k v PX 1000", "OK"),
+    ]);
+    db.conn
+        .execute(
+            "UPDATE redlite_keys SET expire_at = NULL WHERE key = 'k'",
+            [],
+        )
+        .unwrap();
+    db.clock.advance(1000);
+    db.script(&[("GET k", "\"v\""), ("MGET k", "[\"v\"]")]);
+}

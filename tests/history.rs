@@ -432,6 +432,23 @@ fn restore_and_diff_round_trip() {
 }
 
 #[test]
+fn a_restored_string_keeps_an_expiry_still_ahead() {
+    let mut db = Db::new();
+    db.script(&[("HISTORY ENABLE KEY k", "OK"), ("SET k v PX 5000", "OK")]);
+    db.clock.advance(1000);
+    db.script(&[("SET k w", "OK")]);
+    db.clock.advance(1000);
+    db.script(&[
+        (&format!("HISTORY RESTORE k {T0}"), "OK"),
+        ("PTTL k", "(integer) 3000"),
+    ]);
+    db.clock.advance(2999);
+    db.script(&[("GET k", "\"v\"")]);
+    db.clock.advance(1);
+    db.script(&[("GET k", "(nil)")]);
+}
+
+#[test]
 fn stats_clear_and_prune() {
     let mut db = Db::new();
     db.script(&[

@@ -106,6 +106,40 @@ impl Db {
             .query_row([], |r| r.get(0))
             .unwrap();
         assert_eq!(orphans, 0, "after {cmd:?}: rows of deleted keys are left");
+        // A string's row belongs to a string key and carries that key's expiry, which GET
+        // reads from it (sql/migrations/0007_string_expiry.sql). Bounded, like the rest:
+        // the timing tests build a million string keys.
+        let strings: i64 = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM (SELECT 1 FROM redlite_strings LIMIT 10001)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        if strings <= 10_000 {
+            let wrong: Vec<String> = self
+                .conn
+                .prepare_cached(
+                    "SELECT CAST(k.key AS BLOB), k.type, k.expire_at, s.expire_at \
+                     FROM redlite_strings s JOIN redlite_keys k ON k.id = s.key_id \
+                     WHERE k.type <> 1 OR s.expire_at IS NOT k.expire_at",
+                )
+                .unwrap()
+                .query_map([], |r| {
+                    Ok(format!(
+                        "key {:?} (type {}): expire_at {:?}, its string row's {:?}",
+                        String::from_utf8_lossy(&r.get::<_, Vec<u8>>(0)?),
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, Option<i64>>(2)?,
+                        r.get::<_, Option<i64>>(3)?,
+                    ))
+                })
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            assert!(wrong.is_empty(), "after {cmd:?}: {}", wrong.join("; "));
+        }
         // And each sorted set's rank rows (src/zrank.rs) against rows computed afresh.
         let ids: Vec<i64> = self
             .conn
