@@ -358,3 +358,54 @@ fn get_sees_every_way_a_strings_expiry_is_set() {
     db.clock.advance(1000);
     db.script(&[("GET k", "\"v\""), ("MGET k", "[\"v\"]")]);
 }
+
+/// A file from schema version 6 (strings without their expiry) gets each string's expiry
+/// copied into its row when it is opened.
+#[test]
+fn a_version_6_file_gets_its_strings_expiry_when_opened() {
+    let mut db = Db::new();
+    db.script(&[
+        ("SET a 1 PX 1000", "OK"),
+        ("SET b 2", "OK"),
+        ("HSET h f v", "(integer) 1"),
+        ("PEXPIRE h 1000", "(integer) 1"),
+    ]);
+    db.conn
+        .execute_batch(
+            "DROP VIEW redis_strings;
+             DROP TRIGGER redlite_keys_expire_string;
+             DROP TRIGGER redlite_keys_delete_string;
+             CREATE TEMP TABLE saved AS SELECT key_id, value FROM redlite_strings;
+             DROP TABLE redlite_strings;
+             CREATE TABLE redlite_strings (
+               key_id INTEGER PRIMARY KEY REFERENCES redlite_keys (id) ON DELETE CASCADE,
+               value  ANY NOT NULL) STRICT;
+             INSERT INTO redlite_strings SELECT key_id, value FROM saved;
+             DROP TABLE saved;
+             CREATE TRIGGER redlite_keys_delete_string AFTER DELETE ON redlite_keys
+             WHEN old.type = 1 BEGIN DELETE FROM redlite_strings WHERE key_id = old.id; END;
+             PRAGMA user_version = 6;",
+        )
+        .unwrap();
+    redlite::schema::ensure(&db.conn).unwrap();
+    let columns: Vec<String> = db
+        .conn
+        .prepare("SELECT name FROM pragma_table_info('redlite_strings') ORDER BY cid")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(columns, ["key_id", "expire_at", "value"]);
+    db.clock.advance(999);
+    db.script(&[("GET a", "\"1\""), ("GET b", "\"2\"")]);
+    db.script(&[(
+        "GET h",
+        "(error) WRONGTYPE Operation against a key holding the wrong kind of value",
+    )]);
+    db.clock.advance(1);
+    db.script(&[("GET a", "(nil)"), ("GET b", "\"2\""), ("GET h", "(nil)")]);
+    db.script(&[("SET b 3 PX 10", "OK"), ("DEL a", "(integer) 0")]);
+    db.clock.advance(10);
+    db.script(&[("GET b", "(nil)")]);
+}
