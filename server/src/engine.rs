@@ -419,7 +419,15 @@ fn open_connection(path: &Path, fsync: AppendFsync, writer: bool) -> redlite::Re
     } else {
         OpenFlags::SQLITE_OPEN_READ_ONLY
     };
-    let conn = Connection::open_with_flags(path, mode | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    let flags = mode | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    // The writer's WAL frames go to the kernel in one write per commit (`walbuf`).
+    let conn = if writer && std::env::var_os("RL_NO_WALBUF").is_none() {
+        crate::walbuf::register()
+            .map_err(|rc| redlite::Error::err(format!("cannot register the WAL VFS ({rc})")))?;
+        Connection::open_with_flags_and_vfs(path, flags, crate::walbuf::NAME)?
+    } else {
+        Connection::open_with_flags(path, flags)?
+    };
     conn.busy_timeout(BUSY_TIMEOUT)?;
     if writer {
         // A file first created by the extension may still be in rollback-journal mode.

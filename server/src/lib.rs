@@ -30,6 +30,7 @@ pub mod keyspace;
 pub mod multi;
 pub mod protocol;
 pub mod pubsub;
+pub mod walbuf;
 
 use std::collections::HashMap;
 use std::future::Future;
