@@ -38,8 +38,8 @@ pub fn get(cx: &Ctx, key: &[u8]) -> Result<Option<Vec<u8>>> {
         Some((expire_at, Some(v))) => Ok(cx.is_live(expire_at).then_some(v)),
         // No string row: another type, unless it expired.
         Some((_, None)) => match cx.lookup(key)? {
-            Some(_) => Err(Error::WrongType),
-            None => Ok(None),
+            Some(row) if row.ty != KeyType::String => Err(Error::WrongType),
+            _ => Ok(None),
         },
     }
 }
