@@ -323,54 +323,24 @@ unsafe extern "C" fn wal_close(file: *mut ffi::sqlite3_file) -> c_int {
     }
 }
 
-unsafe extern "C" fn wal_read(
-    file: *mut ffi::sqlite3_file,
-    data: *mut c_void,
-    amount: c_int,
-    offset: i64,
-) -> c_int {
-    let rc = flush(file);
-    if rc != ffi::SQLITE_OK {
-        return rc;
-    }
-    (real(file).xRead.expect("files read"))(file, data, amount, offset)
+/// Defines WAL methods that write what is buffered, then call the default VFS's method.
+macro_rules! flush_then {
+    ($name:ident, $field:ident, ($($arg:ident: $ty:ty),*)) => {
+        unsafe extern "C" fn $name(file: *mut ffi::sqlite3_file, $($arg: $ty),*) -> c_int {
+            let rc = flush(file);
+            if rc != ffi::SQLITE_OK {
+                return rc;
+            }
+            (real(file).$field.expect(stringify!($field)))(file, $($arg),*)
+        }
+    };
 }
 
-unsafe extern "C" fn wal_truncate(file: *mut ffi::sqlite3_file, size: i64) -> c_int {
-    let rc = flush(file);
-    if rc != ffi::SQLITE_OK {
-        return rc;
-    }
-    (real(file).xTruncate.expect("files truncate"))(file, size)
-}
-
-unsafe extern "C" fn wal_sync(file: *mut ffi::sqlite3_file, flags: c_int) -> c_int {
-    let rc = flush(file);
-    if rc != ffi::SQLITE_OK {
-        return rc;
-    }
-    (real(file).xSync.expect("files sync"))(file, flags)
-}
-
-unsafe extern "C" fn wal_file_size(file: *mut ffi::sqlite3_file, size: *mut i64) -> c_int {
-    let rc = flush(file);
-    if rc != ffi::SQLITE_OK {
-        return rc;
-    }
-    (real(file).xFileSize.expect("files have sizes"))(file, size)
-}
-
-unsafe extern "C" fn wal_file_control(
-    file: *mut ffi::sqlite3_file,
-    op: c_int,
-    arg: *mut c_void,
-) -> c_int {
-    let rc = flush(file);
-    if rc != ffi::SQLITE_OK {
-        return rc;
-    }
-    (real(file).xFileControl.expect("files take controls"))(file, op, arg)
-}
+flush_then!(wal_read, xRead, (data: *mut c_void, amount: c_int, offset: i64));
+flush_then!(wal_truncate, xTruncate, (size: i64));
+flush_then!(wal_sync, xSync, (flags: c_int));
+flush_then!(wal_file_size, xFileSize, (size: *mut i64));
+flush_then!(wal_file_control, xFileControl, (op: c_int, arg: *mut c_void));
 
 // ---------------------------------------------------------------------------------------
 // The database file's methods: the default VFS's, and a flush at the barrier.
