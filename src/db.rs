@@ -287,7 +287,36 @@ impl<'a> Ctx<'a> {
 
     /// [`Ctx::lookup_write`] in database `db`.
     pub fn lookup_write_in(&mut self, db: i64, key: &[u8]) -> Result<Option<KeyRow>> {
-        match self.raw_lookup(db, key)? {
+        let row = self.raw_lookup(db, key)?;
+        self.admit_write(db, key, row)
+    }
+
+    /// [`Ctx::lookup_write_typed`] for a string, with its value, in one statement (the
+    /// value is read with the key's row, not by a second statement after it).
+    pub fn lookup_write_string(&mut self, key: &[u8]) -> Result<Option<(KeyRow, Vec<u8>)>> {
+        let db = self.db();
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT k.id, k.type, k.expire_at, k.len, k.version, s.value FROM redlite_keys k \
+             LEFT JOIN redlite_strings s ON s.key_id = k.id WHERE k.db = ?1 AND k.key = ?2",
+        )?;
+        let found = stmt
+            .query_row(params![db, value::to_sql(key)], |r| {
+                Ok((key_row(r)?, value::from_sql(r.get_ref(5)?)))
+            })
+            .optional()?;
+        drop(stmt);
+        let (row, v) = found.unwrap_or_default();
+        match self.admit_write(db, key, row)? {
+            Some(row) if row.ty != KeyType::String => Err(Error::WrongType),
+            Some(row) => Ok(Some((row, v.unwrap_or_default()))),
+            None => Ok(None),
+        }
+    }
+
+    /// What a write sees of a key's row: an expired key is deleted now and reported
+    /// absent; a live one is noted as written.
+    fn admit_write(&mut self, db: i64, key: &[u8], row: Option<KeyRow>) -> Result<Option<KeyRow>> {
+        match row {
             Some(row) if !self.is_live(row.expire_at) => {
                 self.remove(row.id, true)?;
                 Ok(None)
@@ -318,25 +347,9 @@ impl<'a> Ctx<'a> {
             "SELECT id, type, expire_at, len, version FROM redlite_keys WHERE db = ?1 AND key = ?2",
         )?;
         let row = stmt
-            .query_row(params![db, value::to_sql(key)], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, Option<i64>>(2)?,
-                    r.get::<_, i64>(3)?,
-                    r.get::<_, i64>(4)?,
-                ))
-            })
+            .query_row(params![db, value::to_sql(key)], key_row)
             .optional()?;
-        Ok(row.and_then(|(id, ty, expire_at, len, version)| {
-            KeyType::from_i64(ty).map(|ty| KeyRow {
-                id,
-                ty,
-                expire_at,
-                len,
-                version,
-            })
-        }))
+        Ok(row.flatten())
     }
 
     /// True if a key with this expiry is alive now.
@@ -620,4 +633,19 @@ impl<'a> Ctx<'a> {
         }
         Ok(n)
     }
+}
+
+/// A key's row from columns 0-4 (id, type, expire_at, len, version); `None` for a type
+/// this version does not know.
+fn key_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<KeyRow>> {
+    let Some(ty) = KeyType::from_i64(r.get(1)?) else {
+        return Ok(None);
+    };
+    Ok(Some(KeyRow {
+        id: r.get(0)?,
+        ty,
+        expire_at: r.get(2)?,
+        len: r.get(3)?,
+        version: r.get(4)?,
+    }))
 }

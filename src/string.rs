@@ -116,17 +116,9 @@ pub fn set(cx: &mut Ctx, key: &[u8], v: &[u8], existing: Option<KeyRow>, ttl: Tt
     }
 }
 
-/// Reads a string key for writing: `WRONGTYPE` for another type.
-fn lookup_string(cx: &mut Ctx, key: &[u8]) -> Result<Option<(KeyRow, Vec<u8>)>> {
-    match cx.lookup_write_typed(key, KeyType::String)? {
-        Some(row) => Ok(Some((row, read(cx, row.id)?))),
-        None => Ok(None),
-    }
-}
-
 /// Adds `delta` to the integer at `key` and returns the result.
 pub fn incr_by(cx: &mut Ctx, key: &[u8], delta: i64) -> Result<i64> {
-    let current = lookup_string(cx, key)?;
+    let current = cx.lookup_write_string(key)?;
     let old = match &current {
         Some((_, v)) => num::parse_i64(v).ok_or(Error::NotInteger)?,
         None => 0,
@@ -299,7 +291,7 @@ pub fn cmd_psetex(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
 /// GETSET key value
 pub fn cmd_getset(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     let (key, v) = (a.next_bytes()?, a.next_bytes()?);
-    let current = lookup_string(cx, key)?;
+    let current = cx.lookup_write_string(key)?;
     let (row, old) = match current {
         Some((row, old)) => (Some(row), Some(old)),
         None => (None, None),
@@ -311,7 +303,7 @@ pub fn cmd_getset(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
 /// GETDEL key
 pub fn cmd_getdel(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     let key = a.next_bytes()?;
-    match lookup_string(cx, key)? {
+    match cx.lookup_write_string(key)? {
         Some((row, v)) => {
             cx.delete_id(row.id)?;
             Ok(Reply::Bulk(v))
@@ -324,7 +316,7 @@ pub fn cmd_getdel(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
 pub fn cmd_getex(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     let key = a.next_bytes()?;
     let o = parse_expiry_opts(a, Form::GetEx)?;
-    let Some((row, v)) = lookup_string(cx, key)? else {
+    let Some((row, v)) = cx.lookup_write_string(key)? else {
         return Ok(Reply::Nil);
     };
     if let Some((ms, abs, raw)) = o.expire {
@@ -418,7 +410,7 @@ pub fn cmd_decrby(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
 pub fn cmd_incrbyfloat(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     let key = a.next_bytes()?;
     let incr = a.next_bytes()?;
-    let current = lookup_string(cx, key)?;
+    let current = cx.lookup_write_string(key)?;
     let old: &[u8] = current.as_ref().map_or(b"0", |c| &c.1);
     let new = num::incr_by_float(old, incr).map_err(|e| match e {
         num::IncrFloatError::NotFloat => Error::NotFloat,
@@ -431,7 +423,7 @@ pub fn cmd_incrbyfloat(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
 /// APPEND key value
 pub fn cmd_append(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     let (key, tail) = (a.next_bytes()?, a.next_bytes()?);
-    let current = lookup_string(cx, key)?;
+    let current = cx.lookup_write_string(key)?;
     let (row, mut v) = match current {
         Some((row, v)) => (Some(row), v),
         None => (None, Vec::new()),
@@ -481,7 +473,7 @@ pub fn cmd_setrange(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     if offset < 0 {
         return Err(Error::err("offset is out of range"));
     }
-    let current = lookup_string(cx, key)?;
+    let current = cx.lookup_write_string(key)?;
     if patch.is_empty() {
         return Ok(Reply::Int(current.map_or(0, |c| c.1.len() as i64)));
     }
