@@ -44,14 +44,6 @@ pub fn get(cx: &Ctx, key: &[u8]) -> Result<Option<Vec<u8>>> {
     }
 }
 
-fn read(cx: &Ctx, id: i64) -> Result<Vec<u8>> {
-    let mut stmt = cx
-        .conn
-        .prepare_cached("SELECT value FROM redlite_strings WHERE key_id = ?1")?;
-    let v = stmt.query_row([id], |r| Ok(value::from_sql(r.get_ref(0)?)))?;
-    Ok(v.unwrap_or_default())
-}
-
 /// Replaces the value of string key `id`.
 fn update_value(cx: &mut Ctx, id: i64, v: &[u8]) -> Result<()> {
     cx.conn
@@ -236,11 +228,11 @@ pub fn cmd_set(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
         None if o.keepttl => Ttl::Keep,
         None => Ttl::Clear,
     };
-    let existing = cx.lookup_write(key)?;
-    let old = match existing {
-        Some(row) if o.get && row.ty != KeyType::String => return Err(Error::WrongType),
-        Some(row) if o.get => Some(read(cx, row.id)?),
-        _ => None,
+    let (existing, old) = if o.get {
+        let found = cx.lookup_write_string(key)?;
+        (found.as_ref().map(|(row, _)| *row), found.map(|(_, v)| v))
+    } else {
+        (cx.lookup_write(key)?, None)
     };
     let found = existing.is_some();
     if (o.nx && found) || (o.xx && !found) {
