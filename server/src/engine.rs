@@ -54,6 +54,7 @@ use redlite::{history, keys, Clock, Reply, Session};
 use crate::blocking::{BlockJob, Ready, Waiter, EXTERNAL_POLL};
 use crate::config::{AppendFsync, Config};
 use crate::keyspace::KeySignals;
+use crate::mailbox::{Outbox, ReplyTo};
 use crate::multi::{self, ExecJob, WatchJob};
 
 /// Most tasks one group commit takes from the queue.
@@ -126,7 +127,7 @@ impl Task {
 
 struct Job {
     task: Task,
-    reply: oneshot::Sender<Reply>,
+    reply: ReplyTo,
 }
 
 enum WriterMsg {
@@ -278,6 +279,7 @@ impl Engine {
         let (reply, rx) = oneshot::channel();
         // A failed send drops the job and with it `reply`: the receiver then reports the
         // engine as gone, which the connection turns into an error reply.
+        let reply = ReplyTo::here(reply);
         let _ = self.writer.send(WriterMsg::Job(Job { task, reply }));
         rx
     }
@@ -288,6 +290,8 @@ impl Engine {
             return self.write(task);
         }
         let (reply, rx) = oneshot::channel();
+        // Readers reply as each command finishes: straight to the oneshot.
+        let reply = ReplyTo::direct(reply);
         let _ = self.readers.send(ReaderMsg::Job(Job { task, reply }));
         rx
     }
@@ -531,7 +535,9 @@ struct Writer {
 /// The replies of the group commit being built, held back until it commits.
 struct Batch {
     open: bool,
-    replies: Vec<(oneshot::Sender<Reply>, Reply)>,
+    replies: Vec<(ReplyTo, Reply)>,
+    /// Sends the replies once committed, one wake-up per connection thread.
+    outbox: Outbox,
     writes: u64,
     /// Commands held in `replies` beyond one per entry (a [`Task::Commands`] is one entry).
     grouped: u64,
@@ -548,6 +554,7 @@ impl Writer {
         let mut batch = Batch {
             open: false,
             replies: Vec::with_capacity(MAX_BATCH),
+            outbox: Outbox::default(),
             writes: 0,
             grouped: 0,
             vacuum: false,
@@ -600,7 +607,7 @@ impl Writer {
                     }) => {
                         self.commit(&mut batch);
                         let (r, _) = guarded(|| f(&self.conn));
-                        let _ = reply.send(r);
+                        reply.send(r);
                     }
                     WriterMsg::Job(job) => self.run_job(&mut batch, job),
                     WriterMsg::Sweep => self.sweep(&mut batch),
@@ -651,7 +658,7 @@ impl Writer {
             return self.run_commands(batch, cmds, job.reply);
         }
         if let Err(e) = self.begin(batch) {
-            let _ = job.reply.send(e);
+            job.reply.send(e);
             return;
         }
         let Job { task, reply: tx } = job;
@@ -695,7 +702,7 @@ impl Writer {
     /// [`Task::Command`]: in the group commit's transaction, an abort (panic, rollback
     /// by SQLite) failing what ran before it in that transaction (including this group's
     /// earlier commands), blocked clients served right after the write that readied them.
-    fn run_commands(&self, batch: &mut Batch, cmds: Vec<(i64, Argv)>, tx: oneshot::Sender<Reply>) {
+    fn run_commands(&self, batch: &mut Batch, cmds: Vec<(i64, Argv)>, tx: ReplyTo) {
         let mut replies = Vec::with_capacity(cmds.len());
         // This group's replies that belong to the open transaction (an abort fails them).
         let mut in_txn = 0;
@@ -904,9 +911,10 @@ impl Writer {
                 Ok(Retry::Done(reply)) => reply,
                 Err(_) => {
                     if let Some(tx) = slot.take() {
-                        batch
-                            .replies
-                            .push((tx, Reply::Error("ERR internal error".into())));
+                        batch.replies.push((
+                            ReplyTo::direct(tx),
+                            Reply::Error("ERR internal error".into()),
+                        ));
                     }
                     drop(slot);
                     self.signals.blocked.remove(waiter);
@@ -923,7 +931,7 @@ impl Writer {
                 }
             }
             if let Some(tx) = slot.take() {
-                batch.replies.push((tx, reply));
+                batch.replies.push((ReplyTo::direct(tx), reply));
             }
             drop(slot);
             self.signals.blocked.remove(waiter);
@@ -1054,9 +1062,10 @@ impl Writer {
         batch.writes = 0;
         batch.grouped = 0;
         batch.begin_failed = None;
-        for (tx, reply) in batch.replies.drain(..) {
-            let _ = tx.send(reply);
+        for (to, reply) in batch.replies.drain(..) {
+            batch.outbox.push(to, reply);
         }
+        batch.outbox.flush();
         if committing {
             self.after_commit();
         }
@@ -1271,7 +1280,7 @@ fn reader_loop(conn: Connection, rx: Receiver<ReaderMsg>, clock: &dyn Clock) {
         in_read_transaction(&conn, || {
             for job in jobs.drain(..) {
                 let reply = run_read(&conn, clock, job.task);
-                let _ = job.reply.send(reply);
+                job.reply.send(reply);
             }
         });
     }

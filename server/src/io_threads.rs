@@ -65,7 +65,7 @@ impl IoThreads {
                 std::thread::Builder::new()
                     .name(format!("redlite-io-{i}"))
                     .spawn(move || {
-                        let _ = rt.block_on(stopped);
+                        let _ = rt.block_on(crate::mailbox::serve(stopped));
                     })?,
             );
         }

@@ -27,6 +27,7 @@ pub mod conn;
 pub mod engine;
 pub mod io_threads;
 pub mod keyspace;
+pub mod mailbox;
 pub mod multi;
 pub mod protocol;
 pub mod pubsub;
