@@ -11,7 +11,8 @@
 //! The writer blocks for its first message, then drains whatever else is queued (up to
 //! [`MAX_BATCH`]), opens one `BEGIN IMMEDIATE` transaction, runs every task in it (the core's
 //! `execute` wraps each command in its own SAVEPOINT, so a failing command changes nothing
-//! and the others go on), `COMMIT`s, and only then sends the replies. Under load one commit
+//! and the others go on), `COMMIT`s, and only then sends the replies (one message per
+//! connection thread, see [`crate::mailbox`]). Under load one commit
 //! (and with `appendfsync always`, one fsync) serves hundreds of commands from many
 //! clients; when idle a lone command is committed at once, so nothing waits for a timer.
 //!
