@@ -12,7 +12,8 @@ CREATE TABLE IF NOT EXISTS redlite_keys (
   key        ANY NOT NULL,
   type       INTEGER NOT NULL,
   expire_at  INTEGER,                 -- ms; NULL = no expiry
-  version    INTEGER NOT NULL,        -- bumped by every write (WATCH, history)
+  version    INTEGER NOT NULL,        -- bumped by every write (WATCH, history); a string's
+                                      -- value-only writes count in its row (version 8)
   -- Element count of hashes, lists, sets, sorted sets and streams (0 for strings), kept
   -- exact by the UPDATE that bumps the version, so lengths and random picks never count.
   len        INTEGER NOT NULL DEFAULT 0,

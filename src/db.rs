@@ -172,7 +172,8 @@ pub struct KeyRow {
     /// Element count of a collection (0 for a string): `redlite_keys.len`, kept exact by
     /// every write, so lengths and random picks never count rows.
     pub len: i64,
-    /// Its version, bumped by every write.
+    /// Its version, bumped by every write: `redlite_keys.version` plus, for a string, the
+    /// writes to its value alone, which its own row counts (see [`Ctx::touched_string`]).
     pub version: i64,
 }
 
@@ -296,7 +297,8 @@ impl<'a> Ctx<'a> {
     pub fn lookup_write_string(&mut self, key: &[u8]) -> Result<Option<(KeyRow, Vec<u8>)>> {
         let db = self.db();
         let mut stmt = self.conn.prepare_cached(
-            "SELECT k.id, k.type, k.expire_at, k.len, k.version, s.value FROM redlite_keys k \
+            "SELECT k.id, k.type, k.expire_at, k.len, k.version + coalesce(s.version, 0), \
+             s.value FROM redlite_keys k \
              LEFT JOIN redlite_strings s ON s.key_id = k.id WHERE k.db = ?1 AND k.key = ?2",
         )?;
         let found = stmt
@@ -344,7 +346,9 @@ impl<'a> Ctx<'a> {
 
     fn raw_lookup(&self, db: i64, key: &[u8]) -> Result<Option<KeyRow>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT id, type, expire_at, len, version FROM redlite_keys WHERE db = ?1 AND key = ?2",
+            "SELECT k.id, k.type, k.expire_at, k.len, k.version + CASE WHEN k.type = 1 THEN \
+             coalesce((SELECT s.version FROM redlite_strings s WHERE s.key_id = k.id), 0) \
+             ELSE 0 END FROM redlite_keys k WHERE k.db = ?1 AND k.key = ?2",
         )?;
         let row = stmt
             .query_row(params![db, value::to_sql(key)], key_row)
@@ -431,6 +435,14 @@ impl<'a> Ctx<'a> {
         self.note_change(id, |row| row.version += 1);
         self.dirty.push(Dirty::Live(id));
         Ok(())
+    }
+
+    /// Records a write to string key `id` that changed its value alone. The caller's
+    /// UPDATE of the string's row counted it there (`version + 1`, `updated_at`), so the
+    /// key's row, on another page, is not written (schema 8).
+    pub(crate) fn touched_string(&mut self, id: i64) {
+        self.note_change(id, |row| row.version += 1);
+        self.dirty.push(Dirty::Live(id));
     }
 
     /// Records that `removed` elements left the collection `row` (as it was looked up,

@@ -263,7 +263,8 @@ struct LiveKey {
 
 fn live_key(cx: &Ctx, config: &Config, id: i64) -> Result<Option<LiveKey>> {
     let mut stmt = cx.conn.prepare_cached(
-        "SELECT k.db, k.key, k.type, k.version, k.expire_at, s.value FROM redlite_keys k \
+        "SELECT k.db, k.key, k.type, k.version + coalesce(s.version, 0), k.expire_at, s.value \
+         FROM redlite_keys k \
          LEFT JOIN redlite_strings s ON s.key_id = k.id WHERE k.id = ?1",
     )?;
     let row = stmt

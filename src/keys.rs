@@ -581,7 +581,11 @@ pub fn cmd_keyinfo(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     };
     let (created, updated, version): (i64, i64, i64) = cx
         .conn
-        .prepare_cached("SELECT created_at, updated_at, version FROM redlite_keys WHERE id = ?1")?
+        .prepare_cached(
+            "SELECT k.created_at, max(k.updated_at, coalesce(s.updated_at, 0)), \
+             k.version + coalesce(s.version, 0) FROM redlite_keys k \
+             LEFT JOIN redlite_strings s ON s.key_id = k.id WHERE k.id = ?1",
+        )?
         .query_row([row.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     let ttl = match row.expire_at {
         None => -1,

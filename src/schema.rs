@@ -9,7 +9,7 @@ use rusqlite::Connection;
 use crate::error::Result;
 
 /// The schema version this build writes.
-pub const VERSION: i64 = 7;
+pub const VERSION: i64 = 8;
 
 /// The base schema, then the migrations after it: (version reached, SQL). A new file runs
 /// them all (each later one is then a no-op on empty tables).
@@ -28,7 +28,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../sql/migrations/0005_zset_rank_tree.sql")),
     // History entries clustered by key, numbered per key (`seq`).
     (6, include_str!("../sql/migrations/0006_history_by_key.sql")),
+    // A string's row carries its key's expiry: GET reads one row.
     (7, include_str!("../sql/migrations/0007_string_expiry.sql")),
+    // ...and the writes to its value alone: SET writes one row.
+    (8, include_str!("../sql/migrations/0008_string_version.sql")),
 ];
 
 /// The last version that changed the rank rows' layout: a file below it gets the rows of

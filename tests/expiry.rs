@@ -160,6 +160,68 @@ fn keyinfo_reports_times_and_versions() {
     assert_eq!(db.run("KEYINFO nope"), "(nil)");
 }
 
+/// A write to a string's value alone writes only the string's row (schema 8), and the
+/// key's version and update time still move, by one write each, wherever they are read:
+/// KEYINFO, the two views, and history (tests/history.rs).
+#[test]
+fn writes_to_a_strings_value_alone_leave_the_key_row_and_still_count() {
+    let mut db = Db::new();
+    db.script(&[("SET k v", "OK")]);
+    let key_row = |db: &Db| -> (i64, i64) {
+        db.conn
+            .query_row(
+                "SELECT version, updated_at FROM redlite_keys WHERE key = 'k'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap()
+    };
+    let before = key_row(&db);
+    let writes = [
+        ("SET k w", "OK"),
+        ("APPEND k x", "(integer) 2"),
+        ("SETRANGE k 0 y", "(integer) 2"),
+        ("SET k 5", "OK"),
+        ("INCR k", "(integer) 6"),
+        ("INCRBYFLOAT k 1.5", "\"7.5\""),
+        ("GETSET k q", "\"7.5\""),
+        ("MSET k m", "OK"),
+        ("SET k z KEEPTTL", "OK"),
+    ];
+    for (i, (write, reply)) in writes.into_iter().enumerate() {
+        db.clock.advance(10);
+        db.script(&[(write, reply)]);
+        assert_eq!(key_row(&db), before, "{write} wrote the key's row");
+        let version = i as i64 + 2;
+        let updated = common::T0 + 10 * (i as i64 + 1);
+        let want = format!(
+            "{{\"type\":\"string\",\"ttl\":(integer) -1,\"created_at\":(integer) {},\"updated_at\":(integer) {updated},\"version\":(integer) {version}}}",
+            common::T0
+        );
+        assert_eq!(db.run("KEYINFO k"), want, "after {write}");
+        let (keyspace, strings, same_time): (i64, i64, bool) = db
+            .conn
+            .query_row(
+                "SELECT ks.version, s.version, ks.updated = strftime('%Y-%m-%d %H:%M:%f', \
+                 ?1 / 1000.0, 'unixepoch') FROM redis_keyspace ks \
+                 JOIN redis_strings s USING (db, key) WHERE ks.key = 'k'",
+                [updated],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            (keyspace, strings, same_time),
+            (version, version, true),
+            "after {write}"
+        );
+    }
+    // A write that changes the expiry writes the key's row, and counts once.
+    db.clock.advance(10);
+    db.script(&[("SET k e EX 100", "OK")]);
+    assert_eq!(key_row(&db).0, before.0 + 1);
+    assert!(db.run("KEYINFO k").ends_with("\"version\":(integer) 11}"));
+}
+
 #[test]
 fn scan_visits_every_key_once_across_pages() {
     let mut db = Db::new();
@@ -396,7 +458,11 @@ fn a_version_6_file_gets_its_strings_expiry_when_opened() {
         .unwrap()
         .map(Result::unwrap)
         .collect();
-    assert_eq!(columns, ["key_id", "expire_at", "value"]);
+    // Version 8 (which ran after 7) adds the value's own write count before the value.
+    assert_eq!(
+        columns,
+        ["key_id", "expire_at", "version", "updated_at", "value"]
+    );
     db.clock.advance(999);
     db.script(&[("GET a", "\"1\""), ("GET b", "\"2\"")]);
     db.script(&[(

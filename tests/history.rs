@@ -900,11 +900,13 @@ fn newest(db: &Db, key: &str) -> (i64, Option<i64>, Option<Snapshot>) {
         .unwrap()
 }
 
-/// The key's row as stored: (version, expire_at).
+/// The key's row as stored: (version, expire_at). A string's version is its key row's
+/// plus its own row's (schema 8).
 fn row(db: &Db, key: &str) -> (i64, Option<i64>) {
     db.conn
         .query_row(
-            "SELECT version, expire_at FROM redlite_keys WHERE key = ?1",
+            "SELECT k.version + coalesce(s.version, 0), k.expire_at FROM redlite_keys k \
+             LEFT JOIN redlite_strings s ON s.key_id = k.id WHERE k.key = ?1",
             [key],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )

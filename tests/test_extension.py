@@ -238,7 +238,7 @@ def test_schema_is_stable_on_reload(ext_path, tmp_path):
     c1.execute("SELECT redis_set('k', 'v')")
     c1.close()
     c2 = connect(ext_path, path)
-    assert one(c2, "PRAGMA user_version") == 7
+    assert one(c2, "PRAGMA user_version") == 8
     assert one(c2, "SELECT redis_get('k')") == "v"
     tables = {r[0] for r in c2.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"redlite_keys", "redlite_strings", "redlite_hashes", "redlite_lists",
@@ -308,6 +308,6 @@ def test_rows_left_by_earlier_versions_are_deleted_once(ext_path, tmp_path):
     c.close()
     c = connect(ext_path, path)
     assert one(c, "SELECT redis_dbsize()") == 0
-    assert one(c, "PRAGMA user_version") == 7
+    assert one(c, "PRAGMA user_version") == 8
     assert one(c, f"SELECT {ORPHANS}") == 0
     c.close()

@@ -119,7 +119,8 @@ pub struct Stamp {
 /// expired. Runs on an engine thread, inside a transaction.
 ///
 /// Reads `redlite_keys` directly: the core has no accessor that returns the id and the
-/// version together (KEYINFO has the version but not the id).
+/// version together (KEYINFO has the version but not the id). A string's version is its
+/// key row's plus its own row's, which counts the writes to its value alone (schema 8).
 pub fn key_stamp(
     conn: &Connection,
     now_ms: i64,
@@ -127,7 +128,9 @@ pub fn key_stamp(
     key: &[u8],
 ) -> rusqlite::Result<Option<Stamp>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, version, expire_at FROM redlite_keys WHERE db = ?1 AND key = ?2",
+        "SELECT k.id, k.version + CASE WHEN k.type = 1 THEN coalesce((SELECT s.version \
+         FROM redlite_strings s WHERE s.key_id = k.id), 0) ELSE 0 END, k.expire_at \
+         FROM redlite_keys k WHERE k.db = ?1 AND k.key = ?2",
     )?;
     let row = stmt
         .query_row(params![db, redlite::value::to_sql(key)], |r| {

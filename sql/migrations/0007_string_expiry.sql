@@ -7,12 +7,13 @@
 -- string's row with its key's expiry (src/string.rs, src/keys.rs, src/history.rs).
 -- A row exists only while its key is a string (a key that changes type is deleted and
 -- created again under a new id), so a row found is a string key's value.
--- Rebuilt rather than altered: ADD COLUMN would put the expiry after the value. The view
--- (recreated after every migration) and the triggers name the table, and RENAME checks
--- every view and trigger, so they go first (the expiry trigger exists when a file's
+-- Rebuilt rather than altered: ADD COLUMN would put the expiry after the value. The views
+-- (recreated after every migration; redis_keyspace names the table since version 8) and
+-- the triggers name the table, and RENAME checks every view and trigger, so they go first (the expiry trigger exists when a file's
 -- version was set back by hand and this runs again).
 
 DROP VIEW IF EXISTS redis_strings;
+DROP VIEW IF EXISTS redis_keyspace;
 DROP TRIGGER IF EXISTS redlite_keys_delete_string;
 DROP TRIGGER IF EXISTS redlite_keys_expire_string;
 CREATE TABLE redlite_strings_new (
