@@ -336,6 +336,31 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// A live string key found as GET finds it, for a write that replaces its value alone:
+    /// through the `(db, key)` index to the string's row, which holds the expiry, without
+    /// reading the key's row. Returns the key's id and expiry; `None` when this does not
+    /// settle it (the key is missing, expired or of another type) or when history is on
+    /// anywhere, which records the key's row: the caller then uses [`Ctx::lookup_write`].
+    pub fn live_string_for_value_write(
+        &mut self,
+        key: &[u8],
+    ) -> Result<Option<(i64, Option<i64>)>> {
+        if self.history_config()?.any {
+            return Ok(None);
+        }
+        let found = self
+            .conn
+            .prepare_cached(
+                "SELECT s.key_id, s.expire_at FROM redlite_keys k \
+                 JOIN redlite_strings s ON s.key_id = k.id WHERE k.db = ?1 AND k.key = ?2",
+            )?
+            .query_row(params![self.db(), value::to_sql(key)], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Option<i64>>(1)?))
+            })
+            .optional()?;
+        Ok(found.filter(|&(_, at)| self.is_live(at)))
+    }
+
     /// [`Ctx::lookup_write`] with a type check.
     pub fn lookup_write_typed(&mut self, key: &[u8], ty: KeyType) -> Result<Option<KeyRow>> {
         match self.lookup_write(key)? {

@@ -247,6 +247,16 @@ pub fn cmd_set(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
         None if o.keepttl => Ttl::Keep,
         None => Ttl::Clear,
     };
+    // The commonest SET replaces a live string's value and keeps its expiry (none, or
+    // KEEPTTL): then only the string's row is read and written.
+    if !o.get && !o.nx && (ttl == Ttl::Keep || ttl == Ttl::Clear) {
+        if let Some((id, expire_at)) = cx.live_string_for_value_write(key)? {
+            if ttl == Ttl::Keep || expire_at.is_none() {
+                write_value(cx, id, v)?;
+                return Ok(Reply::ok());
+            }
+        }
+    }
     let (existing, old) = if o.get {
         let found = cx.lookup_write_string(key)?;
         (found.as_ref().map(|(row, _)| *row), found.map(|(_, v)| v))

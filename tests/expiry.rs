@@ -47,6 +47,17 @@ fn an_expired_key_is_absent_for_writes_too() {
         ("RENAME r r2", "(error) ERR no such key"),
         ("APPEND r x", "(integer) 1"),
     ]);
+    // SET's own path for a live string (the string's row alone) must not take an expired
+    // one: XX finds nothing, and KEEPTTL keeps no expiry.
+    db.script(&[("SET x 1 EX 1", "OK"), ("SET y 1 EX 1", "OK")]);
+    db.clock.advance(1_000);
+    db.script(&[
+        ("SET x 2 XX KEEPTTL", "(nil)"),
+        ("EXISTS x", "(integer) 0"),
+        ("SET y 3 KEEPTTL", "OK"),
+        ("GET y", "\"3\""),
+        ("TTL y", "(integer) -1"),
+    ]);
 }
 
 #[test]
