@@ -172,8 +172,10 @@ pub struct KeyRow {
     /// Element count of a collection (0 for a string): `redlite_keys.len`, kept exact by
     /// every write, so lengths and random picks never count rows.
     pub len: i64,
-    /// Its version, bumped by every write: `redlite_keys.version` plus, for a string, the
-    /// writes to its value alone, which its own row counts (see [`Ctx::touched_string`]).
+    /// `redlite_keys.version`, bumped by every write that updates the key's row. A
+    /// string's writes to its value alone are counted in its own row instead (see
+    /// [`Ctx::touched_string`]); the key's version is the sum, which history adds up
+    /// where it records one, so lookups do not read the string's row for it.
     pub version: i64,
 }
 
@@ -207,6 +209,19 @@ impl<'a> Ctx<'a> {
     fn note_name(&mut self, id: i64, db: i64, key: &[u8], row: Option<WrittenRow>) -> Result<()> {
         let config = self.history_config()?;
         if config.any {
+            let row = match row {
+                // The key's version: its row's count and its string row's (schema 8).
+                Some(mut r) if r.ty == KeyType::String => {
+                    r.version += self
+                        .conn
+                        .prepare_cached("SELECT version FROM redlite_strings WHERE key_id = ?1")?
+                        .query_row([id], |r| r.get::<_, i64>(0))
+                        .optional()?
+                        .unwrap_or(0);
+                    Some(r)
+                }
+                other => other,
+            };
             let setting = config.setting_for(self.conn, db, key)?;
             self.names.push(Written {
                 id,
@@ -297,8 +312,7 @@ impl<'a> Ctx<'a> {
     pub fn lookup_write_string(&mut self, key: &[u8]) -> Result<Option<(KeyRow, Vec<u8>)>> {
         let db = self.db();
         let mut stmt = self.conn.prepare_cached(
-            "SELECT k.id, k.type, k.expire_at, k.len, k.version + coalesce(s.version, 0), \
-             s.value FROM redlite_keys k \
+            "SELECT k.id, k.type, k.expire_at, k.len, k.version, s.value FROM redlite_keys k \
              LEFT JOIN redlite_strings s ON s.key_id = k.id WHERE k.db = ?1 AND k.key = ?2",
         )?;
         let found = stmt
@@ -371,9 +385,7 @@ impl<'a> Ctx<'a> {
 
     fn raw_lookup(&self, db: i64, key: &[u8]) -> Result<Option<KeyRow>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT k.id, k.type, k.expire_at, k.len, k.version + CASE WHEN k.type = 1 THEN \
-             coalesce((SELECT s.version FROM redlite_strings s WHERE s.key_id = k.id), 0) \
-             ELSE 0 END FROM redlite_keys k WHERE k.db = ?1 AND k.key = ?2",
+            "SELECT id, type, expire_at, len, version FROM redlite_keys WHERE db = ?1 AND key = ?2",
         )?;
         let row = stmt
             .query_row(params![db, value::to_sql(key)], key_row)
