@@ -173,9 +173,9 @@ pub struct KeyRow {
     /// every write, so lengths and random picks never count rows.
     pub len: i64,
     /// `redlite_keys.version`, bumped by every write that updates the key's row. A
-    /// string's writes to its value alone are counted in its own row instead (see
-    /// [`Ctx::touched_string`]); the key's version is the sum, which history adds up
-    /// where it records one, so lookups do not read the string's row for it.
+    /// string's writes to its value alone are counted in its own row instead
+    /// (`redlite_strings.version`, schema 8); the key's version is the sum, which history
+    /// adds up where it records one, so lookups do not read the string's row for it.
     pub version: i64,
 }
 

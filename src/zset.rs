@@ -970,12 +970,12 @@ fn rank_generic(cx: &mut Ctx, a: &mut Args, rev: bool) -> Result<Reply> {
     })
 }
 
-/// ZRANK key member [WITHSCORE]
+/// ZRANK key member \[WITHSCORE\]
 pub fn cmd_zrank(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     rank_generic(cx, a, false)
 }
 
-/// ZREVRANK key member [WITHSCORE]
+/// ZREVRANK key member \[WITHSCORE\]
 pub fn cmd_zrevrank(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     rank_generic(cx, a, true)
 }
