@@ -198,6 +198,10 @@ mod tests {
         };
         stop.send(()).unwrap();
         thread.join().unwrap();
+        assert!(
+            mailboxes()[thread_mailbox.unwrap()].is_none(),
+            "a stopped thread's slot is emptied"
+        );
         outbox.push(to_late, Reply::Int(3));
         outbox.flush();
         assert!(matches!(

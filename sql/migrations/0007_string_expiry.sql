@@ -9,8 +9,9 @@
 -- created again under a new id), so a row found is a string key's value.
 -- Rebuilt rather than altered: ADD COLUMN would put the expiry after the value. The views
 -- (recreated after every migration; redis_keyspace names the table since version 8) and
--- the triggers name the table, and RENAME checks every view and trigger, so they go first (the expiry trigger exists when a file's
--- version was set back by hand and this runs again).
+-- the triggers name the table, and RENAME checks every view and trigger, so they go
+-- first (the expiry trigger exists when a file's version was set back by hand and this
+-- runs again).
 
 DROP VIEW IF EXISTS redis_strings;
 DROP VIEW IF EXISTS redis_keyspace;

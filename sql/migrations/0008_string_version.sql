@@ -6,8 +6,9 @@
 -- WAL frames, 535 of them for the key rows.
 -- A key's version is then redlite_keys.version plus its string row's `version`, and its
 -- update time the later of the two `updated_at`s; both sums only grow, so every write
--- still changes the version (WATCH, history). Readers add them up: src/db.rs, the WATCH
--- stamps (server/src/multi.rs), KEYINFO, history, and the views.
+-- still changes the version (WATCH, history). Readers add them up: the WATCH stamps
+-- (server/src/multi.rs), KEYINFO (src/keys.rs), history (src/db.rs, src/history.rs)
+-- and the views; lookups read the key's row alone.
 -- Both columns come before the value, so reading or bumping them never walks a large
 -- value's overflow pages: the table is rebuilt, as version 7 did (see there for why the
 -- view and triggers go first).
