@@ -350,29 +350,41 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// A live string key found as GET finds it, for a write that replaces its value alone:
-    /// through the `(db, key)` index to the string's row, which holds the expiry, without
-    /// reading the key's row. Returns the key's id and expiry; `None` when this does not
-    /// settle it (the key is missing, expired or of another type) or when history is on
-    /// anywhere, which records the key's row: the caller then uses [`Ctx::lookup_write`].
-    pub fn live_string_for_value_write(
+    /// Replaces the value of a live string key in one statement, as a write of the value
+    /// alone: the `(db, key)` index gives the id, the string's row (which holds the
+    /// expiry) is updated in place, and the key's row is neither read nor written. With
+    /// `keep_ttl` false the key must have no expiry (a plain SET clears one, which writes
+    /// the key's row). Returns false, having changed nothing, when this does not settle
+    /// it: the key is missing, expired, of another type, has an expiry to clear, or
+    /// history is on anywhere; the caller then uses [`Ctx::lookup_write`].
+    ///
+    /// Nothing is noted in [`Ctx::dirty`]: only history reads it, and history is off. That
+    /// spares a `RETURNING` clause for the id, which costs SQLite a temporary table per
+    /// statement (4.1 against 2.5 µs for this UPDATE on 100,000 keys).
+    pub fn write_live_string_value(
         &mut self,
         key: &[u8],
-    ) -> Result<Option<(i64, Option<i64>)>> {
+        v: &[u8],
+        keep_ttl: bool,
+    ) -> Result<bool> {
         if self.history_config()?.any {
-            return Ok(None);
+            return Ok(false);
         }
-        let found = self
+        let changed = self
             .conn
             .prepare_cached(
-                "SELECT s.key_id, s.expire_at FROM redlite_keys k \
-                 JOIN redlite_strings s ON s.key_id = k.id WHERE k.db = ?1 AND k.key = ?2",
+                "UPDATE redlite_strings SET value = ?3, version = version + 1, updated_at = ?4 \
+                 WHERE key_id = (SELECT id FROM redlite_keys WHERE db = ?1 AND key = ?2) \
+                 AND (expire_at IS NULL OR (?5 AND expire_at > ?4))",
             )?
-            .query_row(params![self.db(), value::to_sql(key)], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, Option<i64>>(1)?))
-            })
-            .optional()?;
-        Ok(found.filter(|&(_, at)| self.is_live(at)))
+            .execute(params![
+                self.db(),
+                value::to_sql(key),
+                value::to_sql(v),
+                self.now_ms,
+                keep_ttl
+            ])?;
+        Ok(changed == 1)
     }
 
     /// [`Ctx::lookup_write`] with a type check.

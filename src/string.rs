@@ -248,13 +248,10 @@ pub fn cmd_set(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
         None => Ttl::Clear,
     };
     // The commonest SET replaces a live string's value and keeps its expiry (none, or
-    // KEEPTTL): then only the string's row is read and written.
+    // KEEPTTL): then only the string's row is read and written, in one statement.
     if !o.get && !o.nx && (ttl == Ttl::Keep || ttl == Ttl::Clear) {
-        if let Some((id, expire_at)) = cx.live_string_for_value_write(key)? {
-            if ttl == Ttl::Keep || expire_at.is_none() {
-                write_value(cx, id, v)?;
-                return Ok(Reply::ok());
-            }
+        if cx.write_live_string_value(key, v, ttl == Ttl::Keep)? {
+            return Ok(Reply::ok());
         }
     }
     let (existing, old) = if o.get {
@@ -378,6 +375,10 @@ fn pairs<'a>(a: &mut Args<'a>, cmd: &str) -> Result<&'a [Vec<u8>]> {
 /// MSET key value [key value ...]
 pub fn cmd_mset(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     for kv in pairs(a, "mset")?.chunks(2) {
+        // As SET does: a live string without an expiry has its value replaced in place.
+        if cx.write_live_string_value(&kv[0], &kv[1], false)? {
+            continue;
+        }
         let existing = cx.lookup_write(&kv[0])?;
         set(cx, &kv[0], &kv[1], existing, Ttl::Clear)?;
     }
