@@ -249,10 +249,12 @@ pub fn cmd_set(cx: &mut Ctx, a: &mut Args) -> Result<Reply> {
     };
     // The commonest SET replaces a live string's value and keeps its expiry (none, or
     // KEEPTTL): then only the string's row is read and written, in one statement.
-    if !o.get && !o.nx && (ttl == Ttl::Keep || ttl == Ttl::Clear) {
-        if cx.write_live_string_value(key, v, ttl == Ttl::Keep)? {
-            return Ok(Reply::ok());
-        }
+    if !o.get
+        && !o.nx
+        && (ttl == Ttl::Keep || ttl == Ttl::Clear)
+        && cx.write_live_string_value(key, v, ttl == Ttl::Keep)?
+    {
+        return Ok(Reply::ok());
     }
     let (existing, old) = if o.get {
         let found = cx.lookup_write_string(key)?;
