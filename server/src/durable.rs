@@ -104,9 +104,9 @@ pub struct SyncJob {
 #[doc(hidden)]
 pub static TEST_SYNC_DELAY_MS: AtomicU64 = AtomicU64::new(0);
 
-/// The sync thread: for every run of queued jobs, one fsync of the WAL (if any of them
-/// wrote), then their replies, in order. Ends when the writer drops its sender, after the
-/// last job; then nothing is left to wait for.
+/// The sync thread (`redlite-always`): for every run of queued jobs, one fsync of the
+/// WAL (if any of them wrote), then their replies, in order. Ends when the writer drops
+/// its sender, after the last job; then nothing is left to wait for.
 pub fn sync_loop(wal: &Path, jobs: &Receiver<SyncJob>, durable: &Durable) {
     let mut file: Option<File> = None;
     let mut run = Vec::new();

@@ -12,7 +12,8 @@
 //! [`MAX_BATCH`]), opens one `BEGIN IMMEDIATE` transaction, runs every task in it (the core's
 //! `execute` wraps each command in its own SAVEPOINT, so a failing command changes nothing
 //! and the others go on), `COMMIT`s, and only then sends the replies (one message per
-//! connection thread, see [`crate::mailbox`]). Under load one commit
+//! connection thread, see [`crate::mailbox`]; with `appendfsync always`, once the sync
+//! thread has fsynced the WAL, see [`crate::durable`]). Under load one commit
 //! (and with `appendfsync always`, one fsync) serves hundreds of commands from many
 //! clients; when idle a lone command is committed at once, so nothing waits for a timer.
 //!
@@ -262,10 +263,12 @@ impl Engine {
                 reader_loop(conn, rx, &*clock, &durable)
             })?);
         }
-        let (wal, synced) = (wal_path(&db_path), durable.clone());
-        threads.push(spawn("redlite-sync", move || {
-            crate::durable::sync_loop(&wal, &sync_rx, &synced)
-        })?);
+        {
+            let (wal, durable) = (wal_path(&db_path), durable.clone());
+            threads.push(spawn("redlite-always", move || {
+                crate::durable::sync_loop(&wal, &sync_rx, &durable)
+            })?);
+        }
         let wal = wal_path(&db_path);
         let (commits, mode) = (stats.clone(), fsync_mode.clone());
         threads.push(spawn("redlite-fsync", move || {
@@ -1298,7 +1301,8 @@ const MAX_READ_BATCH: usize = 256;
 /// was dequeued, and its snapshot is taken at its first read, so a job submitted after
 /// a write was acknowledged (the writer replies only after COMMIT) sees that write.
 /// Each reply is sent as soon as its command ran: a read transaction changes nothing,
-/// so nothing waits for its end.
+/// so nothing waits for its end. With `appendfsync always` it first waits until what the
+/// command could have read is fsynced ([`crate::durable`]).
 fn reader_loop(conn: Connection, rx: Receiver<ReaderMsg>, clock: &dyn Clock, durable: &Durable) {
     let mut jobs = Vec::with_capacity(MAX_READ_BATCH);
     let mut stop = false;
