@@ -19,10 +19,7 @@ pub const DEFAULT_PORT: u16 = 6379;
 /// `appendfsync`: when SQLite makes a commit durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AppendFsync {
-    /// Every group commit's WAL frames are fsynced before any reply leaves, its own or a
-    /// read's that may have seen it. SQLite commits with `synchronous=NORMAL` and a thread
-    /// of the server fsyncs, so the next group commit runs meanwhile
-    /// ([`crate::durable`]).
+    /// `synchronous=FULL`: every group commit fsyncs the WAL before any reply leaves.
     Always,
     /// `synchronous=NORMAL`, plus an fsync of the `-wal` file once a second when something
     /// was committed: up to about a second of acknowledged writes may be lost on power
@@ -45,8 +42,10 @@ impl AppendFsync {
 
     /// The `PRAGMA synchronous` value that implements it.
     pub fn synchronous(self) -> &'static str {
-        // Every mode: `always` fsyncs on the server's own sync thread, not in COMMIT.
-        "NORMAL"
+        match self {
+            AppendFsync::Always => "FULL",
+            AppendFsync::Everysec | AppendFsync::No => "NORMAL",
+        }
     }
 
     fn parse(value: &str) -> Option<AppendFsync> {
@@ -325,7 +324,7 @@ pub static OPTIONS: &[OptionDef] = &[
     opt!("maxclients", "10000", true, "Most clients connected at once; one more gets '-ERR max number of clients reached'."),
     opt!("timeout", "0", true, "Close a client idle for this many seconds (0: never)."),
     opt!("appendfsync", "everysec", true,
-         "always: no reply leaves before the SQLite WAL holding what it wrote or read is fsynced (one fsync per group commit, on a thread of its own while the next group runs). everysec: synchronous=NORMAL plus an fsync of the WAL once a second, so power loss may lose about the last second of writes and a crash loses nothing. no: synchronous=NORMAL, the OS decides (fsync at checkpoints only)."),
+         "always: every commit fsyncs the SQLite WAL before replying (synchronous=FULL). everysec: synchronous=NORMAL plus an fsync of the WAL once a second, so power loss may lose about the last second of writes and a crash loses nothing. no: synchronous=NORMAL, the OS decides (fsync at checkpoints only)."),
     opt!("dir", ".", false, "Directory of the database file."),
     opt!("dbfilename", "redlite.db", false, "SQLite database file name, inside dir (created if missing; WAL mode)."),
     opt!("databases", "16", false, "Number of databases (SELECT 0-15); only 16 is supported."),

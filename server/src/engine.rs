@@ -12,8 +12,7 @@
 //! [`MAX_BATCH`]), opens one `BEGIN IMMEDIATE` transaction, runs every task in it (the core's
 //! `execute` wraps each command in its own SAVEPOINT, so a failing command changes nothing
 //! and the others go on), `COMMIT`s, and only then sends the replies (one message per
-//! connection thread, see [`crate::mailbox`]; with `appendfsync always`, once the sync
-//! thread has fsynced the WAL, see [`crate::durable`]). Under load one commit
+//! connection thread, see [`crate::mailbox`]). Under load one commit
 //! (and with `appendfsync always`, one fsync) serves hundreds of commands from many
 //! clients; when idle a lone command is committed at once, so nothing waits for a timer.
 //!
@@ -55,7 +54,6 @@ use redlite::{history, keys, Clock, Reply, Session};
 
 use crate::blocking::{BlockJob, Ready, Waiter, EXTERNAL_POLL};
 use crate::config::{AppendFsync, Config};
-use crate::durable::{Durable, SyncJob};
 use crate::keyspace::KeySignals;
 use crate::mailbox::{Outbox, ReplyTo};
 use crate::multi::{self, ExecJob, WatchJob};
@@ -173,8 +171,6 @@ pub struct Engine {
     /// Counters, shared with the threads.
     pub stats: Arc<EngineStats>,
     fsync_mode: Arc<AtomicU8>,
-    /// Which commits are synced, for `appendfsync always` (see [`crate::durable`]).
-    durable: Arc<Durable>,
     sweep_queued: Arc<AtomicBool>,
     db_path: PathBuf,
     /// Who the writer tells about writes (WATCH now, blocked clients later).
@@ -230,8 +226,6 @@ impl Engine {
         let (writer_tx, writer_rx) = crossbeam_channel::unbounded();
         let (reader_tx, reader_rx) = crossbeam_channel::unbounded();
         let (fsync_tx, fsync_rx) = crossbeam_channel::bounded(1);
-        let (sync_tx, sync_rx) = crossbeam_channel::unbounded();
-        let durable = Arc::new(Durable::default());
         let mut threads = Vec::new();
 
         // One pending request at most: a request made while one waits adds nothing.
@@ -247,9 +241,6 @@ impl Engine {
             requested_at: Cell::new(0),
             // A WAL left by an earlier run is emptied once the server is quiet.
             tidy_at: Cell::new(Some(Instant::now() + IDLE_TRUNCATE)),
-            fsync_mode: fsync_mode.clone(),
-            durable: durable.clone(),
-            syncer: sync_tx,
         };
         threads.push(spawn("redlite-writer", move || writer.run(writer_rx))?);
         threads.push(spawn("redlite-checkpoint", move || {
@@ -258,15 +249,8 @@ impl Engine {
         for (i, conn) in reader_conns.into_iter().enumerate() {
             let rx = reader_rx.clone();
             let clock = clock.clone();
-            let durable = durable.clone();
             threads.push(spawn(&format!("redlite-reader-{i}"), move || {
-                reader_loop(conn, rx, &*clock, &durable)
-            })?);
-        }
-        {
-            let (wal, durable) = (wal_path(&db_path), durable.clone());
-            threads.push(spawn("redlite-always", move || {
-                crate::durable::sync_loop(&wal, &sync_rx, &durable)
+                reader_loop(conn, rx, &*clock)
             })?);
         }
         let wal = wal_path(&db_path);
@@ -283,7 +267,6 @@ impl Engine {
             threads: Mutex::new(threads),
             stats,
             fsync_mode,
-            durable,
             sweep_queued,
             db_path,
             signals,
@@ -338,20 +321,15 @@ impl Engine {
             }
             let (_, conn) = slot.as_ref()?;
             let clock = &*self.clock;
-            let replies = if cmds.len() == 1 {
+            if cmds.len() == 1 {
                 let (db, argv) = &cmds[0];
-                vec![guarded(|| run_command(conn, clock, *db, argv)).0]
-            } else {
-                in_read_transaction(conn, || {
-                    cmds.iter()
-                        .map(|(db, argv)| guarded(|| run_command(conn, clock, *db, argv)).0)
-                        .collect()
-                })
-            };
-            // With `appendfsync always` and a commit not yet fsynced, what was read may
-            // not be durable, and this thread must not wait for the disk: the reader pool
-            // runs the reads again and waits (see `crate::durable`).
-            self.durable.settled().then_some(replies)
+                return Some(vec![guarded(|| run_command(conn, clock, *db, argv)).0]);
+            }
+            Some(in_read_transaction(conn, || {
+                cmds.iter()
+                    .map(|(db, argv)| guarded(|| run_command(conn, clock, *db, argv)).0)
+                    .collect()
+            }))
         })
     }
 
@@ -553,12 +531,6 @@ struct Writer {
     requested_at: Cell<i32>,
     /// When to tidy the WAL next, if it needs it (see `checkpoint_idle`).
     tidy_at: Cell<Option<Instant>>,
-    /// The durability setting, which CONFIG SET may change between batches.
-    fsync_mode: Arc<AtomicU8>,
-    /// Commit numbers for `appendfsync always`.
-    durable: Arc<Durable>,
-    /// The sync thread, which sends `always` replies after their fsync.
-    syncer: Sender<SyncJob>,
 }
 
 /// The replies of the group commit being built, held back until it commits.
@@ -1064,13 +1036,6 @@ impl Writer {
     /// Commits the open transaction, then (and only then) sends the held replies.
     fn commit(&self, batch: &mut Batch) {
         let committing = batch.open;
-        let always = self.fsync_mode.load(Ordering::Acquire) == AppendFsync::Always as u8;
-        // Numbered before COMMIT publishes it: see `crate::durable`.
-        let number = if always && batch.open {
-            self.durable.announce()
-        } else {
-            self.durable.announced()
-        };
         if batch.open {
             batch.open = false;
             match self.conn.execute_batch("COMMIT") {
@@ -1101,22 +1066,7 @@ impl Writer {
         for (to, reply) in batch.replies.drain(..) {
             batch.outbox.push(to, reply);
         }
-        if always {
-            // The replies leave once the WAL is fsynced; the next batch runs meanwhile.
-            let job = SyncJob {
-                number,
-                wrote: WAL_WRITTEN.get(),
-                outbox: std::mem::take(&mut batch.outbox),
-            };
-            if self.syncer.send(job).is_err() {
-                // The sync thread outlives the writer, so it died: nothing would make
-                // these commits durable before their replies. As for a failed fsync.
-                tracing::error!("the sync thread is gone with appendfsync always; exiting");
-                std::process::exit(1);
-            }
-        } else {
-            batch.outbox.flush();
-        }
+        batch.outbox.flush();
         if committing {
             self.after_commit();
         }
@@ -1301,9 +1251,8 @@ const MAX_READ_BATCH: usize = 256;
 /// was dequeued, and its snapshot is taken at its first read, so a job submitted after
 /// a write was acknowledged (the writer replies only after COMMIT) sees that write.
 /// Each reply is sent as soon as its command ran: a read transaction changes nothing,
-/// so nothing waits for its end. With `appendfsync always` it first waits until what the
-/// command could have read is fsynced ([`crate::durable`]).
-fn reader_loop(conn: Connection, rx: Receiver<ReaderMsg>, clock: &dyn Clock, durable: &Durable) {
+/// so nothing waits for its end.
+fn reader_loop(conn: Connection, rx: Receiver<ReaderMsg>, clock: &dyn Clock) {
     let mut jobs = Vec::with_capacity(MAX_READ_BATCH);
     let mut stop = false;
     while !stop {
@@ -1332,8 +1281,6 @@ fn reader_loop(conn: Connection, rx: Receiver<ReaderMsg>, clock: &dyn Clock, dur
         in_read_transaction(&conn, || {
             for job in jobs.drain(..) {
                 let reply = run_read(&conn, clock, job.task);
-                // With `appendfsync always`, nothing it read may be undurable.
-                durable.wait_settled();
                 job.reply.send(reply);
             }
         });

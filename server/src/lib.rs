@@ -24,7 +24,6 @@ pub mod admin;
 pub mod blocking;
 pub mod config;
 pub mod conn;
-pub mod durable;
 pub mod engine;
 pub mod io_threads;
 pub mod keyspace;

@@ -11,7 +11,7 @@
 //! queue.
 //!
 //! A job sent from any other thread (tests, the server's own tasks on the main runtime)
-//! has no mailbox; its reply goes straight to its oneshot, at the same flush.
+//! has no mailbox; its reply goes straight to its oneshot.
 
 use std::cell::Cell;
 use std::sync::Mutex;
@@ -91,21 +91,17 @@ impl ReplyTo {
     }
 }
 
-/// Replies gathered for sending together: one send per mailbox. Nothing leaves before
-/// [`Outbox::flush`], which may run on another thread (`appendfsync always` flushes after
-/// the fsync, see [`crate::durable`]).
+/// Replies gathered for sending together: one send per mailbox.
 #[derive(Default)]
 pub struct Outbox {
     by_mailbox: Vec<(usize, Vec<Delivery>)>,
-    /// Replies without a mailbox, sent one by one at the flush.
-    direct: Vec<Delivery>,
 }
 
 impl Outbox {
-    /// Adds a reply.
+    /// Adds a reply; one without a mailbox is sent at once.
     pub fn push(&mut self, to: ReplyTo, reply: Reply) {
         let Some(mailbox) = to.mailbox else {
-            self.direct.push((to.tx, reply));
+            let _ = to.tx.send(reply);
             return;
         };
         // Few connection threads (one by default): a scan beats a map.
@@ -117,9 +113,6 @@ impl Outbox {
 
     /// Sends what was gathered, one send (and at most one wake-up) per mailbox.
     pub fn flush(&mut self) {
-        for (tx, reply) in self.direct.drain(..) {
-            let _ = tx.send(reply);
-        }
         if self.by_mailbox.is_empty() {
             return;
         }
@@ -218,15 +211,12 @@ mod tests {
     }
 
     #[test]
-    fn replies_from_other_threads_go_straight_to_their_oneshot_at_the_flush() {
+    fn replies_from_other_threads_go_straight_to_their_oneshot() {
         let (tx, mut rx) = oneshot::channel();
         let to = ReplyTo::here(tx);
         assert_eq!(to.mailbox, None);
         let mut outbox = Outbox::default();
         outbox.push(to, Reply::Int(7));
-        assert!(rx.try_recv().is_err(), "nothing leaves before the flush");
-        // The flush may run on another thread (after an fsync).
-        std::thread::spawn(move || outbox.flush()).join().unwrap();
         assert_eq!(rx.try_recv().unwrap(), Reply::Int(7));
     }
 }
