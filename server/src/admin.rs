@@ -1807,6 +1807,10 @@ pub fn info_text(server: &Server, sections: &[&str], keyspace: Option<&Keyspace>
                     "redlite_group_committed_tasks",
                     &engine.committed_tasks.load(Ordering::Relaxed),
                 );
+                kv(
+                    "redlite_inline_commits",
+                    &engine.inline_commits.load(Ordering::Relaxed),
+                );
                 "Persistence"
             }
             "stats" => {

@@ -245,6 +245,7 @@ where
         stash: Vec::new(),
         group: Vec::new(),
         group_inline: false,
+        group_cheap: false,
         groups: Vec::new(),
     };
     let result = conn.run().await;
@@ -352,6 +353,11 @@ pub(crate) struct Conn<S> {
     group: Vec<(i64, Argv)>,
     /// Every command in `group` is a fast read ([`runs_inline`]).
     group_inline: bool,
+    /// Every command in `group` is cheap ([`cheap`]): as a write group it may run on this
+    /// thread ([`Engine::write_fast`]).
+    ///
+    /// [`Engine::write_fast`]: crate::engine::Engine::write_fast
+    group_cheap: bool,
     /// Groups sent in this batch, awaited in order as their slots are encoded.
     groups: Vec<GroupReplies>,
 }
@@ -375,6 +381,22 @@ fn runs_inline(spec: &Spec) -> bool {
         && spec.flags & flag::READONLY != 0
         && spec.flags & (flag::WRITE | flag::BLOCKING | flag::RANDOM) == 0
         && !matches!(spec.name, "dbsize" | "zcount" | "zlexcount")
+}
+
+/// True for a command cheap enough that this connection's thread may run it on the
+/// writer's connection, in a group that writes: a read that [`runs_inline`], or a write
+/// Redis marks `fast`, or SET and MSET (O(1) per key, not marked because of their
+/// options' bookkeeping). UNLINK and SWAPDB are `fast` in Redis but delete or move every
+/// row of what they name here.
+fn cheap(spec: &Spec) -> bool {
+    if runs_inline(spec) {
+        return true;
+    }
+    spec.is_write()
+        && spec.flags & flag::BLOCKING == 0
+        && (spec.flags & flag::FAST != 0
+            || matches!(spec.name, "set" | "setex" | "psetex" | "mset" | "msetnx"))
+        && !matches!(spec.name, "unlink" | "swapdb")
 }
 
 /// Replies of one sent group: still coming, or arrived and handed out in order.
@@ -582,7 +604,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             }
         }
         let task = Task::Commands(std::mem::take(&mut self.group));
-        let rx = if self.batch_has_write {
+        let rx = if self.batch_has_write && self.group_cheap {
+            self.server.engine.write_fast(task)
+        } else if self.batch_has_write {
             self.server.engine.write(task)
         } else {
             self.server.engine.read(task)
@@ -831,6 +855,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             self.reads_in_flight = true;
         }
         self.group_inline = runs_inline(spec) && (self.group.is_empty() || self.group_inline);
+        self.group_cheap = cheap(spec) && (self.group.is_empty() || self.group_cheap);
         self.group.push((self.st.db, argv));
         self.pending.push(Slot {
             reply: Pending::Group(self.groups.len()),

@@ -2,13 +2,17 @@
 //! threads, a thread that checkpoints the WAL when the writer asks, and (for
 //! `appendfsync everysec`) a thread that fsyncs the WAL once a second.
 //!
-//! No SQLite call ever runs on a tokio worker: connection tasks hand a [`Task`] to a thread
-//! here and await a oneshot reply, so a slow statement or a lock wait (another process
-//! writing through the extension) stalls only the clients that need that thread.
+//! Connection threads hand most work to a thread here as a [`Task`] and await a oneshot
+//! reply, so a slow statement or a lock wait (another process writing through the
+//! extension) stalls only the clients that need that thread. Two kinds of cheap work run
+//! on the connection thread itself, as Redis runs everything on its event loop: fast reads
+//! ([`Engine::read_inline`]), and a turn's few cheap writes when the writer's connection
+//! is free and no other process holds the write lock ([`run_deferred`]).
 //!
 //! # Group commit
 //!
-//! The writer blocks for its first message, then drains whatever else is queued (up to
+//! The writer's connection and the batch it builds sit behind one lock. The writer
+//! thread blocks for its first message, then drains whatever else is queued (up to
 //! [`MAX_BATCH`]), opens one `BEGIN IMMEDIATE` transaction, runs every task in it (the core's
 //! `execute` wraps each command in its own SAVEPOINT, so a failing command changes nothing
 //! and the others go on), `COMMIT`s, and only then sends the replies (one message per
@@ -135,6 +139,9 @@ enum WriterMsg {
     Job(Job),
     /// Active expiry: delete expired keys inside the next group commit.
     Sweep,
+    /// Nothing to run: look at the time again (a connection thread committed, so the WAL
+    /// needs tidying later).
+    Wake,
     /// Finish what is queued before this, optionally checkpoint, and exit.
     Stop {
         checkpoint: bool,
@@ -153,6 +160,8 @@ pub struct EngineStats {
     pub commits: AtomicU64,
     /// Tasks run inside those commits.
     pub committed_tasks: AtomicU64,
+    /// Of those commits, the ones a connection thread made itself ([`run_deferred`]).
+    pub inline_commits: AtomicU64,
     /// Write commands that succeeded since the last SAVE (`rdb_changes_since_last_save`).
     pub dirty: AtomicU64,
     /// Keys deleted by the active expiry sweep.
@@ -164,6 +173,7 @@ pub struct EngineStats {
 /// Handles to the engine threads.
 pub struct Engine {
     writer: Sender<WriterMsg>,
+    writer_shared: Arc<WriterShared>,
     readers: Sender<ReaderMsg>,
     reader_count: usize,
     fsync_stop: Sender<()>,
@@ -241,8 +251,29 @@ impl Engine {
             requested_at: Cell::new(0),
             // A WAL left by an earlier run is emptied once the server is quiet.
             tidy_at: Cell::new(Some(Instant::now() + IDLE_TRUNCATE)),
+            wal_frames: Cell::new(0),
+            inline: Cell::new(false),
+            full_checkpoint_due: Cell::new(false),
         };
-        threads.push(spawn("redlite-writer", move || writer.run(writer_rx))?);
+        let writer_shared = Arc::new(WriterShared {
+            core: Mutex::new(Some(WriterCore {
+                writer,
+                batch: Batch {
+                    open: false,
+                    replies: Vec::with_capacity(MAX_BATCH),
+                    outbox: Outbox::default(),
+                    writes: 0,
+                    grouped: 0,
+                    vacuum: false,
+                    begin_failed: None,
+                },
+            })),
+            asleep: AtomicBool::new(false),
+        });
+        let shared = writer_shared.clone();
+        threads.push(spawn("redlite-writer", move || {
+            writer_loop(shared, writer_rx)
+        })?);
         threads.push(spawn("redlite-checkpoint", move || {
             checkpoint_loop(checkpointer_conn, &checkpoint_rx)
         })?);
@@ -261,6 +292,7 @@ impl Engine {
 
         Ok(Engine {
             writer: writer_tx,
+            writer_shared,
             readers: reader_tx,
             reader_count: config.reader_threads,
             fsync_stop: fsync_tx,
@@ -276,12 +308,39 @@ impl Engine {
     }
 
     /// Queues `task` on the writer (joins the next group commit).
+    ///
+    /// On a connection thread the job is held until the thread has nothing else to run
+    /// (see [`run_deferred`]), in order with the thread's other writes; this one then goes
+    /// to the writer thread.
     pub fn write(&self, task: Task) -> oneshot::Receiver<Reply> {
+        self.submit_write(task, false)
+    }
+
+    /// [`Engine::write`] for a group of commands that are all cheap (Redis's `fast`
+    /// commands, and SET and MSET, O(1) per key): a connection thread may run them itself,
+    /// together with its other connections' cheap writes, when the writer's connection is
+    /// free (see [`run_deferred`]).
+    pub fn write_fast(&self, task: Task) -> oneshot::Receiver<Reply> {
+        self.submit_write(task, true)
+    }
+
+    fn submit_write(&self, task: Task, fast: bool) -> oneshot::Receiver<Reply> {
         let (reply, rx) = oneshot::channel();
-        // A failed send drops the job and with it `reply`: the receiver then reports the
-        // engine as gone, which the connection turns into an error reply.
-        let reply = ReplyTo::here(reply);
-        let _ = self.writer.send(WriterMsg::Job(Job { task, reply }));
+        let job = Job {
+            task,
+            reply: ReplyTo::here(reply),
+        };
+        let job = DEFERRED.with(|held| {
+            let Ok(mut held) = held.try_borrow_mut() else {
+                return Some(job);
+            };
+            held.hold(self, job, fast)
+        });
+        if let Some(job) = job {
+            // A failed send drops the job and with it `reply`: the receiver then reports
+            // the engine as gone, which the connection turns into an error reply.
+            let _ = self.writer.send(WriterMsg::Job(job));
+        }
         rx
     }
 
@@ -307,6 +366,11 @@ impl Engine {
     /// holds its event loop for the same command. Read-your-writes holds as for the pool:
     /// the transaction begins now, after every write this client was told of committed.
     pub fn read_inline(&self, cmds: &[(i64, Argv)]) -> Option<Vec<Reply>> {
+        DEFERRED.with(|held| {
+            if let Ok(mut held) = held.try_borrow_mut() {
+                held.read_here = true;
+            }
+        });
         INLINE_READER.with(|slot| {
             let mut slot = slot.borrow_mut();
             if slot.as_ref().is_none_or(|(id, _)| *id != self.id) {
@@ -531,6 +595,13 @@ struct Writer {
     requested_at: Cell<i32>,
     /// When to tidy the WAL next, if it needs it (see `checkpoint_idle`).
     tidy_at: Cell<Option<Instant>>,
+    /// Frames in the WAL after the last commit that wrote any.
+    wal_frames: Cell<i32>,
+    /// A connection thread runs the batch (see [`run_deferred`]).
+    inline: Cell<bool>,
+    /// The WAL reached [`MAX_WAL_FRAMES`] in a batch a connection thread ran: the writer
+    /// thread copies the rest.
+    full_checkpoint_due: Cell<bool>,
 }
 
 /// The replies of the group commit being built, held back until it commits.
@@ -548,91 +619,153 @@ struct Batch {
     begin_failed: Option<String>,
 }
 
-impl Writer {
-    fn run(self, rx: Receiver<WriterMsg>) {
-        let mut checkpoint_on_exit = true;
-        let mut msgs = Vec::with_capacity(MAX_BATCH);
-        let mut batch = Batch {
-            open: false,
-            replies: Vec::with_capacity(MAX_BATCH),
-            outbox: Outbox::default(),
-            writes: 0,
-            grouped: 0,
-            vacuum: false,
-            begin_failed: None,
-        };
-        loop {
-            // Block for the first message, then take whatever else is already queued.
-            // While clients are blocked, wake up regularly to notice other processes'
-            // writes, and look for them before each batch too. With nothing to do, tidy
-            // the WAL when its time comes (see `checkpoint_idle`).
-            let tidy_at = self.tidy_at.get();
+/// The writer's connection and the group commit it builds: held by the writer thread, or
+/// by a connection thread running its own small batch (see [`Engine::run_deferred`]).
+struct WriterCore {
+    writer: Writer,
+    batch: Batch,
+}
+
+/// What the writer thread shares with the connection threads.
+struct WriterShared {
+    /// `None` once the writer thread has closed the connection.
+    core: Mutex<Option<WriterCore>>,
+    /// The writer thread sleeps with no deadline: a connection thread that commits must
+    /// wake it, so that the WAL is tidied when writes stop.
+    asleep: AtomicBool,
+}
+
+impl WriterShared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<WriterCore>> {
+        self.core.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl WriterCore {
+    /// Opens the batch's transaction unless another process holds the write lock: no
+    /// busy wait, for a connection thread. False if it could not.
+    fn begin_now(&mut self) -> bool {
+        let WriterCore { writer, batch } = self;
+        if batch.open {
+            return true;
+        }
+        redlite::history_config::transaction_ended(&writer.conn);
+        if writer.conn.busy_timeout(Duration::ZERO).is_err() {
+            return false;
+        }
+        let begun = writer.conn.execute_batch("BEGIN IMMEDIATE").is_ok();
+        let _ = writer.conn.busy_timeout(BUSY_TIMEOUT);
+        batch.open = begun;
+        begun
+    }
+
+    /// Runs `msgs` in one group commit. True when one of them was [`WriterMsg::Stop`]
+    /// (with its checkpoint flag).
+    fn run_batch(&mut self, msgs: &mut Vec<WriterMsg>) -> Option<bool> {
+        let WriterCore { writer, batch } = self;
+        writer.poll_external(batch);
+        let mut stop = None;
+        for msg in msgs.drain(..) {
+            match msg {
+                WriterMsg::Job(Job {
+                    task: Task::Maintenance(f),
+                    reply,
+                }) => {
+                    writer.commit(batch);
+                    let (r, _) = guarded(|| f(&writer.conn));
+                    reply.send(r);
+                }
+                WriterMsg::Job(job) => writer.run_job(batch, job),
+                WriterMsg::Sweep => writer.sweep(batch),
+                WriterMsg::Wake => {
+                    if writer.full_checkpoint_due.take() {
+                        writer.commit(batch);
+                        writer.checkpoint_passive();
+                        writer.requested_at.set(0);
+                    }
+                }
+                WriterMsg::Stop { checkpoint } => stop = Some(checkpoint),
+            }
+        }
+        writer.commit(batch);
+        stop
+    }
+}
+
+fn writer_loop(shared: Arc<WriterShared>, rx: Receiver<WriterMsg>) {
+    let mut checkpoint_on_exit = true;
+    let mut msgs = Vec::with_capacity(MAX_BATCH);
+    loop {
+        // Block for the first message, then take whatever else is already queued.
+        // While clients are blocked, wake up regularly to notice other processes'
+        // writes, and look for them before each batch too. With nothing to do, tidy
+        // the WAL when its time comes (see `checkpoint_idle`).
+        let wake_at = {
+            let core = shared.lock();
+            let Some(core) = core.as_ref() else { return };
+            let tidy_at = core.writer.tidy_at.get();
             let poll_at =
-                (!self.signals.blocked.is_empty()).then(|| Instant::now() + EXTERNAL_POLL);
+                (!core.writer.signals.blocked.is_empty()).then(|| Instant::now() + EXTERNAL_POLL);
             let wake_at = match (tidy_at, poll_at) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            let first = match wake_at {
-                None => match rx.recv() {
-                    Ok(m) => Some(m),
-                    Err(_) => break,
-                },
-                Some(at) => match rx.recv_deadline(at) {
-                    Ok(m) => Some(m),
-                    Err(RecvTimeoutError::Timeout) => None,
-                    Err(RecvTimeoutError::Disconnected) => break,
-                },
-            };
-            if first.is_none() && tidy_at.is_some_and(|at| Instant::now() >= at) {
-                self.checkpoint_idle();
+            // Under the lock: a connection thread that commits after this sees the flag
+            // and wakes this thread (see `Deferred::end_turn`).
+            shared.asleep.store(wake_at.is_none(), Ordering::SeqCst);
+            wake_at
+        };
+        let first = match wake_at {
+            None => match rx.recv() {
+                Ok(m) => Some(m),
+                Err(_) => break,
+            },
+            Some(at) => match rx.recv_deadline(at) {
+                Ok(m) => Some(m),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => break,
+            },
+        };
+        shared.asleep.store(false, Ordering::SeqCst);
+        let mut guard = shared.lock();
+        let Some(core) = guard.as_mut() else { return };
+        if first.is_none() {
+            if core
+                .writer
+                .tidy_at
+                .get()
+                .is_some_and(|at| Instant::now() >= at)
+            {
+                core.writer.checkpoint_idle();
             }
-            self.poll_external(&mut batch);
-            let Some(first) = first else {
-                self.commit(&mut batch);
-                continue;
-            };
-            msgs.push(first);
-            while msgs.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(m) => msgs.push(m),
-                    Err(_) => break,
-                }
-            }
-            let mut stop = false;
-            for msg in msgs.drain(..) {
-                match msg {
-                    WriterMsg::Job(Job {
-                        task: Task::Maintenance(f),
-                        reply,
-                    }) => {
-                        self.commit(&mut batch);
-                        let (r, _) = guarded(|| f(&self.conn));
-                        reply.send(r);
-                    }
-                    WriterMsg::Job(job) => self.run_job(&mut batch, job),
-                    WriterMsg::Sweep => self.sweep(&mut batch),
-                    WriterMsg::Stop { checkpoint } => {
-                        stop = true;
-                        checkpoint_on_exit = checkpoint;
-                    }
-                }
-            }
-            self.commit(&mut batch);
-            if stop {
-                break;
+            msgs.push(WriterMsg::Wake);
+        }
+        msgs.extend(first);
+        while msgs.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(m) => msgs.push(m),
+                Err(_) => break,
             }
         }
-        if checkpoint_on_exit {
-            if let Err(e) = checkpoint(&self.conn) {
-                tracing::warn!("final checkpoint failed: {e}");
-            }
-        }
-        if let Err((_, e)) = self.conn.close() {
-            tracing::warn!("closing the database: {e}");
+        if let Some(checkpoint) = core.run_batch(&mut msgs) {
+            checkpoint_on_exit = checkpoint;
+            break;
         }
     }
+    let Some(core) = shared.lock().take() else {
+        return;
+    };
+    if checkpoint_on_exit {
+        if let Err(e) = checkpoint(&core.writer.conn) {
+            tracing::warn!("final checkpoint failed: {e}");
+        }
+    }
+    if let Err((_, e)) = core.writer.conn.close() {
+        tracing::warn!("closing the database: {e}");
+    }
+}
 
+impl Writer {
     fn begin(&self, batch: &mut Batch) -> Result<(), Reply> {
         if let Some(error) = &batch.begin_failed {
             // Already waited the busy timeout once for this batch: fail the rest at once
@@ -1041,6 +1174,9 @@ impl Writer {
             match self.conn.execute_batch("COMMIT") {
                 Ok(()) => {
                     self.stats.commits.fetch_add(1, Ordering::Relaxed);
+                    if self.inline.get() {
+                        self.stats.inline_commits.fetch_add(1, Ordering::Relaxed);
+                    }
                     self.stats.committed_tasks.fetch_add(
                         batch.replies.len() as u64 + batch.grouped,
                         Ordering::Relaxed,
@@ -1080,14 +1216,20 @@ impl Writer {
         }
         self.tidy_at.set(Some(Instant::now() + IDLE_CHECKPOINT));
         let frames = WAL_FRAMES.get();
+        self.wal_frames.set(frames);
         if frames < self.requested_at.get() {
             // The WAL started over.
             self.requested_at.set(0);
         }
         if frames >= MAX_WAL_FRAMES {
-            // The checkpoint thread copies frames while this thread appends more, so the
+            // The checkpoint thread copies frames while the writer appends more, so the
             // WAL is never wholly copied at the moment a batch begins, which is when SQLite
-            // starts it over. Copy the rest here, between batches: the WAL then restarts.
+            // starts it over. Copy the rest between batches: the WAL then restarts. Its
+            // fsyncs would stall a connection thread's clients, so not there.
+            if self.inline.get() {
+                self.full_checkpoint_due.set(true);
+                return;
+            }
             self.checkpoint_passive();
             self.requested_at.set(0);
         } else if frames >= self.requested_at.get() + CHECKPOINT_FRAMES {
@@ -1115,7 +1257,7 @@ impl Writer {
     /// again later.
     fn checkpoint_idle(&self) {
         let now = Instant::now();
-        if WAL_FRAMES.get() > 0 {
+        if self.wal_frames.get() > 0 {
             // (busy, frames in the WAL, frames copied).
             let copied = self
                 .conn
@@ -1128,7 +1270,7 @@ impl Writer {
                 });
             match copied {
                 Ok((0, log, copied)) if copied >= log => {
-                    WAL_FRAMES.set(0);
+                    self.wal_frames.set(0);
                     self.tidy_at
                         .set(Some(now + (IDLE_TRUNCATE - IDLE_CHECKPOINT)));
                 }
@@ -1226,6 +1368,146 @@ fn note_wal_frames(_: &rusqlite::hooks::Wal, frames: std::ffi::c_int) -> rusqlit
     WAL_FRAMES.set(frames);
     WAL_WRITTEN.set(true);
     Ok(())
+}
+
+/// Most commands a connection thread runs itself on the writer's connection in one turn
+/// ([`run_deferred`]); a larger batch goes to the writer thread, so that the connection
+/// thread goes on reading and replying while SQLite works on the other core.
+const INLINE_WRITE_MAX: usize = 64;
+
+/// A connection thread's writes, held until it has nothing else to run: one turn of its
+/// event loop.
+#[derive(Default)]
+struct Deferred {
+    /// Whether this thread holds writes at all (connection threads do, see
+    /// [`defer_writes`]).
+    enabled: bool,
+    /// The engine the held jobs are for.
+    to: Option<(Arc<WriterShared>, Sender<WriterMsg>)>,
+    jobs: Vec<Job>,
+    /// Commands in `jobs` (a group counts each of its own).
+    commands: usize,
+    /// This turn's writes already went to the writer thread: the rest follow them there.
+    handed_off: bool,
+    /// This turn ran reads here ([`Engine::read_inline`]).
+    read_here: bool,
+}
+
+impl Deferred {
+    /// Holds `job` for the end of the turn, or returns it to be sent to the writer thread
+    /// now.
+    fn hold(&mut self, engine: &Engine, job: Job, fast: bool) -> Option<Job> {
+        if !self.enabled || self.handed_off {
+            return Some(job);
+        }
+        if self
+            .to
+            .as_ref()
+            .is_some_and(|(shared, _)| !Arc::ptr_eq(shared, &engine.writer_shared))
+        {
+            // Held for another engine (tests run several servers in one process).
+            self.hand_off();
+        }
+        if self.to.is_none() {
+            self.to = Some((engine.writer_shared.clone(), engine.writer.clone()));
+        }
+        self.commands += job.task.commands();
+        self.jobs.push(job);
+        if !fast || self.commands > INLINE_WRITE_MAX {
+            // Not for this thread: the writer thread starts on them now, and the rest of
+            // this turn's writes follow them, in order.
+            self.handed_off = true;
+            self.hand_off();
+        }
+        None
+    }
+
+    /// Sends the held jobs to the writer thread, in order.
+    fn hand_off(&mut self) {
+        self.commands = 0;
+        let Some((_, tx)) = self.to.take() else {
+            return;
+        };
+        for job in self.jobs.drain(..) {
+            let _ = tx.send(WriterMsg::Job(job));
+        }
+    }
+
+    /// The end of a turn: runs the held jobs here when that pays, else hands them off.
+    fn end_turn(&mut self) {
+        let read_here = std::mem::take(&mut self.read_here);
+        self.handed_off = false;
+        let Some((shared, tx)) = self.to.clone() else {
+            return;
+        };
+        // A turn that also served reads leaves the writes to the writer thread, on the
+        // other core, while this one goes back to its sockets. With jobs already queued
+        // for the writer thread, it is about to take the connection: these join its
+        // batch, which saves a commit.
+        if read_here || !tx.is_empty() {
+            return self.hand_off();
+        }
+        let Ok(mut guard) = shared.core.try_lock() else {
+            return self.hand_off();
+        };
+        let Some(core) = guard.as_mut() else {
+            return self.hand_off();
+        };
+        // Never wait here for another process's write lock: the writer thread does.
+        if !core.begin_now() {
+            drop(guard);
+            return self.hand_off();
+        }
+        self.to = None;
+        self.commands = 0;
+        let mut msgs: Vec<WriterMsg> = self.jobs.drain(..).map(WriterMsg::Job).collect();
+        core.writer.inline.set(true);
+        core.run_batch(&mut msgs);
+        core.writer.inline.set(false);
+        let wake = core.writer.full_checkpoint_due.get();
+        drop(guard);
+        if wake || shared.asleep.load(Ordering::SeqCst) {
+            let _ = tx.send(WriterMsg::Wake);
+        }
+    }
+}
+
+thread_local! {
+    static DEFERRED: std::cell::RefCell<Deferred> = std::cell::RefCell::new(Deferred::default());
+}
+
+/// Makes this thread (a connection thread) hold its writes until [`run_deferred`].
+pub fn defer_writes() {
+    DEFERRED.with(|held| held.borrow_mut().enabled = true);
+}
+
+/// Runs or hands over the writes this thread held. A connection thread calls it when it
+/// has nothing else to run, as Redis's event loop calls `beforeSleep`.
+///
+/// The writes of all its connections that became ready together then go as one batch:
+/// - a turn's few cheap writes ([`Engine::write_fast`], up to [`INLINE_WRITE_MAX`]
+///   commands) run here, on the writer's connection, when it is free. That saves the
+///   two thread wake-ups of a hand-off, which at `-P 1` cost more than the writes, and
+///   the gap while each thread waits for the other;
+/// - anything else, or a turn that also served reads, goes to the writer thread.
+pub fn run_deferred() {
+    // Taken out of the thread-local first: running the jobs completes oneshots, and
+    // nothing may hold it borrowed meanwhile.
+    let mut held = DEFERRED.with(|held| {
+        let mut held = held.borrow_mut();
+        Deferred {
+            enabled: true,
+            to: held.to.take(),
+            jobs: std::mem::take(&mut held.jobs),
+            commands: std::mem::take(&mut held.commands),
+            handed_off: std::mem::take(&mut held.handed_off),
+            read_here: std::mem::take(&mut held.read_here),
+        }
+    });
+    if held.jobs.is_empty() {
+        return;
+    }
+    held.end_turn();
 }
 
 thread_local! {

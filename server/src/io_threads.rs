@@ -57,6 +57,7 @@ impl IoThreads {
         for i in 0..n.max(1) {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
+                .on_thread_park(crate::engine::run_deferred)
                 .build()?;
             handles.push(rt.handle().clone());
             let (stop, stopped) = oneshot::channel::<()>();
@@ -65,6 +66,7 @@ impl IoThreads {
                 std::thread::Builder::new()
                     .name(format!("redlite-io-{i}"))
                     .spawn(move || {
+                        crate::engine::defer_writes();
                         let _ = rt.block_on(crate::mailbox::serve(stopped));
                     })?,
             );

@@ -116,8 +116,17 @@ impl Outbox {
         if self.by_mailbox.is_empty() {
             return;
         }
+        let here = HERE.with(|h| h.get());
         let all = mailboxes();
         for (n, deliveries) in self.by_mailbox.drain(..) {
+            if Some(n) == here {
+                // A connection thread that ran its own batch: waking its tasks is a push
+                // onto its own queue.
+                for (tx, reply) in deliveries {
+                    let _ = tx.send(reply);
+                }
+                continue;
+            }
             // A stopped thread's slot is empty and its connections are gone: the replies
             // are dropped with their oneshots.
             if let Some(Some(mailbox)) = all.get(n) {

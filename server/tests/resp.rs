@@ -566,6 +566,57 @@ fn group_commit_counts_every_increment() {
     );
 }
 
+/// INFO persistence's count of commits a connection thread made itself.
+fn inline_commits(c: &mut Client) -> u64 {
+    bulk(&c.cmd(&["INFO", "persistence"]))
+        .lines()
+        .find_map(|l| l.strip_prefix("redlite_inline_commits:"))
+        .expect("redlite_inline_commits in INFO persistence")
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn cheap_writes_commit_on_the_connection_thread_and_others_on_the_writer() {
+    let (_dir, server) = start("inlinewrites");
+    let mut c = server.client();
+    let before = inline_commits(&mut c);
+    for i in 0..100 {
+        c.roundtrip(format!("SET k{i} v{i}\r\n").as_bytes(), b"+OK\r\n");
+    }
+    let after_sets = inline_commits(&mut c);
+    // Each SET is a turn of its own, with the writer's connection free: a few may still
+    // find it busy (the writer thread tidies the WAL after a pause).
+    assert!(
+        after_sets - before >= 50,
+        "{before} -> {after_sets}: SETs did not commit on the connection thread"
+    );
+    // DEL is not cheap here (it deletes every row of what it names): the writer thread
+    // runs it.
+    for i in 0..100 {
+        c.roundtrip(format!("DEL k{i}\r\n").as_bytes(), b":1\r\n");
+    }
+    assert_eq!(inline_commits(&mut c), after_sets);
+    c.roundtrip(b"DBSIZE\r\n", b":0\r\n");
+}
+
+#[test]
+fn writes_held_for_the_end_of_a_turn_keep_their_order() {
+    let (_dir, server) = start("inlineorder");
+    let mut c = server.client();
+    // The SET is held for the end of the turn; INFO's count of keys is a write batch's
+    // read, which is not cheap: it sends everything held to the writer thread, the SET
+    // first, and follows it there.
+    c.send(b"SET a 1\r\nINFO keyspace\r\n");
+    c.expect(b"+OK\r\n");
+    let info = bulk(&c.read_reply());
+    assert!(info.contains("db0:keys=1,"), "{info}");
+    c.roundtrip(
+        b"SET a 1\r\nMULTI\r\nSET a 2\r\nEXEC\r\nGET a\r\n",
+        b"+OK\r\n+OK\r\n+QUEUED\r\n*1\r\n+OK\r\n$1\r\n2\r\n",
+    );
+}
+
 #[test]
 fn data_survives_a_restart() {
     let dir = TempDir::new("restart");
