@@ -1493,21 +1493,25 @@ pub fn defer_writes() {
 pub fn run_deferred() {
     // Taken out of the thread-local first: running the jobs completes oneshots, and
     // nothing may hold it borrowed meanwhile.
-    let mut held = DEFERRED.with(|held| {
+    let held = DEFERRED.with(|held| {
         let mut held = held.borrow_mut();
-        Deferred {
+        if held.jobs.is_empty() {
+            held.handed_off = false;
+            held.read_here = false;
+            return None;
+        }
+        Some(Deferred {
             enabled: true,
             to: held.to.take(),
             jobs: std::mem::take(&mut held.jobs),
             commands: std::mem::take(&mut held.commands),
             handed_off: std::mem::take(&mut held.handed_off),
             read_here: std::mem::take(&mut held.read_here),
-        }
+        })
     });
-    if held.jobs.is_empty() {
-        return;
+    if let Some(mut held) = held {
+        held.end_turn();
     }
-    held.end_turn();
 }
 
 thread_local! {
