@@ -384,10 +384,10 @@ fn runs_inline(spec: &Spec) -> bool {
 }
 
 /// True for a command cheap enough that this connection's thread may run it on the
-/// writer's connection, in a group that writes: a read that [`runs_inline`], or a write
-/// Redis marks `fast`, or SET and MSET (O(1) per key, not marked because of their
-/// options' bookkeeping). UNLINK and SWAPDB are `fast` in Redis but delete or move every
-/// row of what they name here.
+/// writer's connection, in a group that writes: a read that [`runs_inline`], a write
+/// Redis marks `fast`, or SET, SETEX, PSETEX, MSET and MSETNX, which Redis does not mark
+/// but which are O(1) per key. UNLINK and SWAPDB are `fast` in Redis but delete or move
+/// every row of what they name here.
 fn cheap(spec: &Spec) -> bool {
     if runs_inline(spec) {
         return true;
@@ -896,7 +896,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         )));
     }
 
-    /// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]: no reply on success; the connection
+    /// `SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]`: no reply on success; the connection
     /// closes and the server stops after finishing what is in flight.
     async fn shutdown(&mut self, argv: &[Vec<u8>]) {
         let (mut nosave, mut save, mut abort) = (false, false, false);

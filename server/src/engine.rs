@@ -317,9 +317,9 @@ impl Engine {
     }
 
     /// [`Engine::write`] for a group of commands that are all cheap (Redis's `fast`
-    /// commands, and SET and MSET, O(1) per key): a connection thread may run them itself,
-    /// together with its other connections' cheap writes, when the writer's connection is
-    /// free (see [`run_deferred`]).
+    /// commands, and the SET and MSET family, O(1) per key): a connection thread may run
+    /// them itself, together with its other connections' cheap writes, when the writer's
+    /// connection is free (see [`run_deferred`]).
     pub fn write_fast(&self, task: Task) -> oneshot::Receiver<Reply> {
         self.submit_write(task, true)
     }
@@ -620,7 +620,7 @@ struct Batch {
 }
 
 /// The writer's connection and the group commit it builds: held by the writer thread, or
-/// by a connection thread running its own small batch (see [`Engine::run_deferred`]).
+/// by a connection thread running its own small batch (see [`run_deferred`]).
 struct WriterCore {
     writer: Writer,
     batch: Batch,
@@ -659,8 +659,8 @@ impl WriterCore {
         begun
     }
 
-    /// Runs `msgs` in one group commit. True when one of them was [`WriterMsg::Stop`]
-    /// (with its checkpoint flag).
+    /// Runs `msgs` in one group commit. `Some(checkpoint)` when one of them was
+    /// [`WriterMsg::Stop`], with its flag.
     fn run_batch(&mut self, msgs: &mut Vec<WriterMsg>) -> Option<bool> {
         let WriterCore { writer, batch } = self;
         writer.poll_external(batch);
@@ -1485,10 +1485,10 @@ pub fn defer_writes() {
 /// has nothing else to run, as Redis's event loop calls `beforeSleep`.
 ///
 /// The writes of all its connections that became ready together then go as one batch:
-/// - a turn's few cheap writes ([`Engine::write_fast`], up to [`INLINE_WRITE_MAX`]
-///   commands) run here, on the writer's connection, when it is free. That saves the
-///   two thread wake-ups of a hand-off, which at `-P 1` cost more than the writes, and
-///   the gap while each thread waits for the other;
+/// - a turn's few cheap writes ([`Engine::write_fast`], up to 64 commands) run here, on
+///   the writer's connection, when it is free. That saves the two thread wake-ups of a
+///   hand-off, which at `-P 1` cost more than the writes, and the gap while each thread
+///   waits for the other;
 /// - anything else, or a turn that also served reads, goes to the writer thread.
 pub fn run_deferred() {
     // Taken out of the thread-local first: running the jobs completes oneshots, and
