@@ -711,7 +711,7 @@ fn writer_loop(shared: Arc<WriterShared>, rx: Receiver<WriterMsg>) {
                 (a, b) => a.or(b),
             };
             // Under the lock: a connection thread that commits after this sees the flag
-            // and wakes this thread (see `Deferred::end_turn`).
+            // and wakes this thread (see `end_turn`).
             shared.asleep.store(wake_at.is_none(), Ordering::SeqCst);
             wake_at
         };
@@ -1405,7 +1405,8 @@ impl Deferred {
             .as_ref()
             .is_some_and(|(shared, _)| !Arc::ptr_eq(shared, &engine.writer_shared))
         {
-            // Held for another engine (tests run several servers in one process).
+            // A connection thread serves one server, but a job must never reach another
+            // engine's writer: what is held for the other one goes there first.
             self.hand_off();
         }
         if self.to.is_none() {
@@ -1425,50 +1426,47 @@ impl Deferred {
     /// Sends the held jobs to the writer thread, in order.
     fn hand_off(&mut self) {
         self.commands = 0;
-        let Some((_, tx)) = self.to.take() else {
-            return;
-        };
-        for job in self.jobs.drain(..) {
-            let _ = tx.send(WriterMsg::Job(job));
+        if let Some((_, tx)) = self.to.take() {
+            send_all(&tx, std::mem::take(&mut self.jobs));
         }
     }
+}
 
-    /// The end of a turn: runs the held jobs here when that pays, else hands them off.
-    fn end_turn(&mut self) {
-        let read_here = std::mem::take(&mut self.read_here);
-        self.handed_off = false;
-        let Some((shared, tx)) = self.to.clone() else {
-            return;
-        };
-        // A turn that also served reads leaves the writes to the writer thread, on the
-        // other core, while this one goes back to its sockets. With jobs already queued
-        // for the writer thread, it is about to take the connection: these join its
-        // batch, which saves a commit.
-        if read_here || !tx.is_empty() {
-            return self.hand_off();
-        }
-        let Ok(mut guard) = shared.core.try_lock() else {
-            return self.hand_off();
-        };
-        let Some(core) = guard.as_mut() else {
-            return self.hand_off();
-        };
-        // Never wait here for another process's write lock: the writer thread does.
-        if !core.begin_now() {
-            drop(guard);
-            return self.hand_off();
-        }
-        self.to = None;
-        self.commands = 0;
-        let mut msgs: Vec<WriterMsg> = self.jobs.drain(..).map(WriterMsg::Job).collect();
-        core.writer.inline.set(true);
-        core.run_batch(&mut msgs);
-        core.writer.inline.set(false);
-        let wake = core.writer.full_checkpoint_due.get();
+fn send_all(tx: &Sender<WriterMsg>, jobs: Vec<Job>) {
+    for job in jobs {
+        let _ = tx.send(WriterMsg::Job(job));
+    }
+}
+
+/// The end of a turn: runs `jobs` here when that pays, else sends them to the writer
+/// thread.
+fn end_turn(shared: &WriterShared, tx: &Sender<WriterMsg>, jobs: Vec<Job>, read_here: bool) {
+    // A turn that also served reads leaves the writes to the writer thread, on the other
+    // core, while this one goes back to its sockets. With jobs already queued for the
+    // writer thread, it is about to take the connection: these join its batch, which
+    // saves a commit.
+    if read_here || !tx.is_empty() {
+        return send_all(tx, jobs);
+    }
+    let Ok(mut guard) = shared.core.try_lock() else {
+        return send_all(tx, jobs);
+    };
+    let Some(core) = guard.as_mut() else {
+        return send_all(tx, jobs);
+    };
+    // Never wait here for another process's write lock: the writer thread does.
+    if !core.begin_now() {
         drop(guard);
-        if wake || shared.asleep.load(Ordering::SeqCst) {
-            let _ = tx.send(WriterMsg::Wake);
-        }
+        return send_all(tx, jobs);
+    }
+    let mut msgs: Vec<WriterMsg> = jobs.into_iter().map(WriterMsg::Job).collect();
+    core.writer.inline.set(true);
+    core.run_batch(&mut msgs);
+    core.writer.inline.set(false);
+    let wake = core.writer.full_checkpoint_due.get();
+    drop(guard);
+    if wake || shared.asleep.load(Ordering::SeqCst) {
+        let _ = tx.send(WriterMsg::Wake);
     }
 }
 
@@ -1495,22 +1493,15 @@ pub fn run_deferred() {
     // nothing may hold it borrowed meanwhile.
     let held = DEFERRED.with(|held| {
         let mut held = held.borrow_mut();
-        if held.jobs.is_empty() {
-            held.handed_off = false;
-            held.read_here = false;
-            return None;
-        }
-        Some(Deferred {
-            enabled: true,
-            to: held.to.take(),
-            jobs: std::mem::take(&mut held.jobs),
-            commands: std::mem::take(&mut held.commands),
-            handed_off: std::mem::take(&mut held.handed_off),
-            read_here: std::mem::take(&mut held.read_here),
-        })
+        // The next write starts a new turn.
+        held.handed_off = false;
+        held.commands = 0;
+        let read_here = std::mem::take(&mut held.read_here);
+        let to = held.to.take()?;
+        Some((to, std::mem::take(&mut held.jobs), read_here))
     });
-    if let Some(mut held) = held {
-        held.end_turn();
+    if let Some(((shared, tx), jobs, read_here)) = held {
+        end_turn(&shared, &tx, jobs, read_here);
     }
 }
 
