@@ -134,7 +134,7 @@ impl KeySignals {
     }
 
     /// Write command `argv` (name first) succeeded in database `db`, inside the writer's
-    /// open transaction, at `now_ms`. Writer thread only.
+    /// open transaction, at `now_ms`, by whoever holds the writer's connection.
     pub fn written(&self, conn: &Connection, now_ms: i64, spec: &Spec, db: i64, argv: &[Vec<u8>]) {
         if self.idle() {
             return;
