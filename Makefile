@@ -15,7 +15,7 @@ SERVER     := dist/redlite-server
 PORT       ?= 6379
 DB         ?= redlite.db
 
-.PHONY: all build ext server test test-rust test-py venv run shell bench profile stress fuzz docs clean lint fmt
+.PHONY: all build ext server floor test test-rust test-py venv run shell bench profile stress fuzz docs clean lint fmt
 
 all: build
 
@@ -67,7 +67,13 @@ run: server
 shell: ext
 	sqlite3 -cmd ".load ./$(SO)" $(DB)
 
-bench: build venv
+# The raw-SQLite floor the server benchmarks run beside Redis (server/examples/sqlite_floor.rs).
+floor:
+	$(CARGO) build --release -p redlite-server --example sqlite_floor
+	mkdir -p dist
+	cp target/release/examples/sqlite_floor dist/sqlite-floor
+
+bench: build floor venv
 	$(PY) bench/run.py
 
 # Where the server spends its time under SET and GET load (perf), into bench/PROFILES.md.

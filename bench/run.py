@@ -33,6 +33,11 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SERVER = os.path.join(ROOT, "dist", "redlite-server")
+# One thread serving SET and GET as one raw SQLite statement each, a transaction per
+# event-loop turn (server/examples/sqlite_floor.rs; `make floor`).
+FLOOR = os.path.join(ROOT, "dist", "sqlite-floor")
+# The tests the floor serves.
+FLOOR_TESTS = ("set", "get")
 EXT = os.path.join(ROOT, "dist", "libredlite")
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 N = int(os.environ.get("BENCH_N", "50000"))
@@ -91,6 +96,16 @@ def start_redlite(workdir, fsync):
     return port, proc
 
 
+def start_floor(workdir, fsync):
+    port = free_port()
+    proc = subprocess.Popen(
+        [FLOOR, "--port", str(port), "--dir", workdir, "--dbfilename", "floor.db",
+         "--appendfsync", fsync],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(port, proc)
+    return port, proc
+
+
 def stop(proc):
     proc.terminate()
     try:
@@ -142,31 +157,53 @@ def server_section(out):
     out.append(f"`redis-benchmark -t {builtin} -n <n> -c 50 -P <p> -r 100000 --csv`{xadd}, "
                f"n = {N:,} at -P 1 and {N_PIPELINED:,} at -P 16, "
                f"{ROUNDS} interleaved rounds, medians of requests/s.\n")
+    floor_tests = ",".join(t for t in tests.split(",") if t in FLOOR_TESTS)
+    if floor_tests:
+        out.append(
+            "The SQLite floor (`dist/sqlite-floor`, server/examples/sqlite_floor.rs) runs the "
+            f"{floor_tests.upper().replace(',', ' and ')} rows in the same rounds: one thread "
+            "that parses RESP and runs each request as raw SQLite on one `WITHOUT ROWID` "
+            "table (a SET's UPDATE, and an INSERT for a new key; a GET's SELECT), one "
+            "transaction per turn of its event loop, replies after the COMMIT, stock SQLite "
+            "with the same `synchronous` (no fsync at all for `everysec`), checkpoints on a "
+            "second thread. No types, expiry, versions or history: where Redlite's ratio is "
+            "near the floor's, the rest of the distance to Redis is SQLite's. In the SET row "
+            "the floor writes nothing when a key already holds the same bytes (SQLite skips "
+            "an identical cell); Redlite cannot skip it, since every SET counts as a "
+            "modification for WATCH. The row with a new value each time compares the same "
+            "work.\n")
+    servers = [("redis", start_redis, tests), ("redlite", start_redlite, tests)]
+    if floor_tests:
+        servers.append(("floor", start_floor, floor_tests))
     for fsync, _ in modes:
         for pipeline in (1, 16):
-            results = {"redis": {}, "redlite": {}}
+            results = {name: {} for name, _, _ in servers}
             for _ in range(ROUNDS):
-                for name, start in (("redis", start_redis), ("redlite", start_redlite)):
+                for name, start, its_tests in servers:
                     workdir = tempfile.mkdtemp(prefix=f"bench-{name}-")
                     port, proc = start(workdir, fsync)
                     try:
                         n = N if pipeline == 1 else N_PIPELINED
-                        for test, rps in redis_benchmark(port, tests, pipeline, n).items():
+                        for test, rps in redis_benchmark(port, its_tests, pipeline, n).items():
                             results[name].setdefault(test, []).append(rps)
                     finally:
                         stop(proc)
                         shutil.rmtree(workdir, ignore_errors=True)
             out.append(f"\n### appendfsync {fsync}, -P {pipeline}\n")
-            out.append("| test | Redis rps | Redlite rps | Redlite/Redis |")
-            out.append("|---|---:|---:|---:|")
+            out.append("| test | Redis rps | Redlite rps | Redlite/Redis | SQLite floor rps "
+                       "| floor/Redis |")
+            out.append("|---|---:|---:|---:|---:|---:|")
             for test in results["redis"]:
                 r = statistics.median(results["redis"][test])
-                ours = results["redlite"].get(test)
-                if not ours:
-                    out.append(f"| {test} | {r:,.0f} | (no result) | - |")
-                    continue
-                m = statistics.median(ours)
-                out.append(f"| {test} | {r:,.0f} | {m:,.0f} | {m / r:.2f} |")
+                cells = []
+                for name in ("redlite", "floor"):
+                    got = results.get(name, {}).get(test)
+                    if got:
+                        m = statistics.median(got)
+                        cells.append(f"{m:,.0f} | {m / r:.2f}")
+                    else:
+                        cells.append("- | -" if name == "floor" else "(no result) | -")
+                out.append(f"| {test} | {r:,.0f} | {cells[0]} | {cells[1]} |")
             out.append("")
 
 
@@ -283,8 +320,8 @@ def main():
     for tool in ("redis-server", "redis-benchmark"):
         if not shutil.which(tool):
             sys.exit(f"{tool} is not installed (apt-get install redis-server redis-tools)")
-    if not os.path.exists(SERVER):
-        sys.exit("run `make` first")
+    if not os.path.exists(SERVER) or not os.path.exists(FLOOR):
+        sys.exit("run `make build floor` first")
     out = ["# Redlite benchmarks", "",
            f"Generated by `make bench` (bench/run.py) on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
            f"{os.cpu_count()} cores, shared machine: read the ratios, not the absolute numbers.", ""]
