@@ -8,6 +8,7 @@ same run compare.
                 [--n 50000] [--fsync no]
 
 Example: `bench/ab.py before=/tmp/redlite-server-before after=dist/redlite-server`.
+`floor=dist/sqlite-floor` (`make floor`) adds the raw-SQLite floor, for SET and GET.
 Prints requests/s and the ratio to Redis per pipeline depth (-P 1 and -P 16), -c 50,
 -r 100000.
 """
