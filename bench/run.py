@@ -33,7 +33,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SERVER = os.path.join(ROOT, "dist", "redlite-server")
-# One thread serving SET and GET as one raw SQLite statement each, a transaction per
+# One thread serving SET and GET as raw SQLite statements on one table, a transaction per
 # event-loop turn (server/examples/sqlite_floor.rs; `make floor`).
 FLOOR = os.path.join(ROOT, "dist", "sqlite-floor")
 # The tests the floor serves.
