@@ -33,8 +33,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 
 thread_local! {
-    /// The one connection, and whether a write transaction is open on it.
-    static DB: RefCell<Option<(Connection, bool)>> = const { RefCell::new(None) };
+    /// The one connection.
+    static DB: RefCell<Option<Connection>> = const { RefCell::new(None) };
     /// Frames in the WAL after the last commit.
     static WAL_FRAMES: std::cell::Cell<i32> = const { std::cell::Cell::new(0) };
 }
@@ -78,12 +78,11 @@ fn checkpoints(path: PathBuf) {
 /// Ends the turn: commits the open transaction and wakes the connections waiting on it.
 fn end_turn() {
     let committed = DB.with(|db| {
-        let mut db = db.borrow_mut();
-        let (conn, open) = db.as_mut()?;
-        if !*open {
+        let db = db.borrow();
+        let conn = db.as_ref()?;
+        if conn.is_autocommit() {
             return None;
         }
-        *open = false;
         let committed = conn.execute_batch("COMMIT");
         // The checkpoint thread copies what is committed, but the WAL starts over only
         // when a write begins after a complete copy, which a writer that never pauses
@@ -106,13 +105,12 @@ fn end_turn() {
 fn run(argv: &[&[u8]], out: &mut Vec<u8>) -> bool {
     let name = argv[0].to_ascii_uppercase();
     DB.with(|db| {
-        let mut db = db.borrow_mut();
-        let (conn, open) = db.as_mut().expect("database");
+        let db = db.borrow();
+        let conn = db.as_ref().expect("database");
         match (name.as_slice(), argv.len()) {
             (b"SET", 3) => {
-                if !*open {
+                if conn.is_autocommit() {
                     conn.execute_batch("BEGIN IMMEDIATE").expect("BEGIN");
-                    *open = true;
                 }
                 // An upsert that conflicts seeks the row twice (the failed insert, then
                 // its update): the UPDATE goes first, as Redlite's SET.
@@ -227,7 +225,7 @@ fn main() {
     let port = arg("--port", "6390");
     let path = PathBuf::from(arg("--dir", ".")).join(arg("--dbfilename", "floor.db"));
     let always = arg("--appendfsync", "everysec") == "always";
-    DB.with(|db| *db.borrow_mut() = Some((open(&path, always).expect("open"), false)));
+    DB.with(|db| *db.borrow_mut() = Some(open(&path, always).expect("open")));
     std::thread::spawn(move || checkpoints(path));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
